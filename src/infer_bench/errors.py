@@ -1,0 +1,36 @@
+"""The one exception type the CLI turns into a clear message and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class InferBenchError(Exception):
+    """A problem the user can fix: says what is wrong and how to fix it.
+
+    The CLI prints ``str(error)`` (one paragraph, no traceback) and exits with
+    ``exit_code``. ``--debug`` shows the traceback as well.
+    """
+
+    exit_code = 2
+
+    def __init__(self, problem: str, fix: str | None = None):
+        self.problem = problem
+        self.fix = fix
+        super().__init__(problem if not fix else f"{problem} Fix: {fix}")
+
+
+class DataError(InferBenchError):
+    """A dataset is missing, damaged or does not match what a model expects."""
+
+
+class ArtifactError(InferBenchError):
+    """An exported artifact or the manifest is missing, damaged or unknown."""
+
+
+class DeviceUnavailable(InferBenchError):
+    """A device (CUDA) was asked for but the runtime cannot use it here."""
+
+
+def unknown_name(kind: str, value: str, choices) -> InferBenchError:
+    """Error for an unknown model/format/runtime name, listing the valid ones."""
+    valid = ", ".join(sorted(choices))
+    return InferBenchError(f"Unknown {kind} {value!r}.", f"use one of: {valid}.")
