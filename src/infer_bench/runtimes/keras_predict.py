@@ -1,0 +1,81 @@
+"""``keras_predict``: a .keras model run with ``model.predict`` (the report's way).
+
+Also holds the Keras loading helpers that ``keras_call`` and ``tf_function``
+share.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ArtifactError
+from . import devices
+from .base import BasicSession, LoadOptions
+
+
+def load_keras_model(path: Path, runtime: str, tf, tf_device: str):
+    """Load a .keras file (safe mode, not compiled) with its weights on ``tf_device``."""
+    path = devices.artifact_path(path, runtime)
+    if path.suffix != ".keras":
+        raise ArtifactError(f"{runtime} loads .keras files; got {str(path)!r}.", "pass the model's .keras file.")
+    keras = devices.import_runtime("keras")
+    try:
+        # Variables are created where the model is loaded: under the run device,
+        # so a CPU run on a GPU machine does not copy weights from the GPU each call.
+        with tf.device(tf_device):
+            return keras.saving.load_model(path, safe_mode=True, compile=False)
+    except Exception as exc:  # Keras raises ValueError, TypeError, OSError, zipfile errors...
+        raise ArtifactError(
+            f"Keras could not load {str(path)!r}: {exc}", "re-save the model with this Keras version."
+        ) from exc
+
+
+def keras_input_spec(model) -> tuple[tuple, str]:
+    """The model's input shape with a free batch dim, e.g. (None, 28, 28, 1), and dtype name."""
+    inputs = getattr(model, "inputs", None)
+    if not inputs or len(inputs) != 1:
+        raise ArtifactError(
+            f"The Keras model {model.name!r} has {len(inputs) if inputs else 'no defined'} inputs; "
+            "the runtimes run single-input models built with keras.Input.",
+        )
+    tensor = inputs[0]
+    shape = (None,) + tuple(None if d is None else int(d) for d in tensor.shape[1:])
+    dtype = getattr(tensor.dtype, "name", tensor.dtype)
+    return shape, str(dtype)
+
+
+class KerasPredict:
+    """``model.predict(x, verbose=0, batch_size=len(x))`` on a .keras model."""
+
+    name = "keras_predict"
+    formats = ("keras",)
+    engine = "tensorflow"
+
+    def load(self, path: Path, options: LoadOptions) -> BasicSession:
+        """Load a .keras file for ``options.device``; see the module docstring."""
+        tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
+        model = load_keras_model(path, self.name, tf, tf_device)
+        # Keras' default jit_compile="auto" turns XLA on whenever TensorFlow
+        # sees a GPU, even for CPU runs: pin it off so predict means the same
+        # thing on every machine. XLA is the tf_function runtime's option.
+        model.jit_compile = False
+        shape, dtype = keras_input_spec(model)
+
+        def run(batch: np.ndarray) -> np.ndarray:
+            with tf.device(tf_device):
+                return np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)))
+
+        return BasicSession(
+            runtime=self.name,
+            device=options.device,
+            providers=(tf_device,),
+            threads=threads,
+            input_shape=shape,
+            input_dtype=dtype,
+            run_fn=run,
+        )
+
+
+RUNTIME = KerasPredict()

@@ -1,0 +1,179 @@
+"""The main job: train each model on its real data (or reuse it) and export every artifact.
+
+Progress is printed as "[step/total] what (elapsed)". The manifest is saved after
+each artifact, so an interrupted run keeps what finished and a rerun continues
+from there; artifacts whose file and source model are unchanged are reused
+unless ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import data as data_mod
+from .export import ARTIFACTS, CALIBRATION_IMAGES, ExportContext, artifact_filename
+from .fsutil import sha256_of, write_json_atomic
+from .manifest import Manifest, entry_for, load_manifest
+from .models import MODELS, get_spec
+from .train import QUICK_EPOCHS, QUICK_ROWS, plot_history, train
+
+VERSION_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime-gpu", "ai-edge-litert", "numpy")
+
+
+@dataclass
+class Plan:
+    """What one ``train-export`` run does."""
+
+    models: list[str] = field(default_factory=lambda: list(MODELS))
+    out: Path = Path("exported")
+    data_dir: str | None = None
+    epochs: int | None = None
+    quick: bool = False
+    force: bool = False
+
+
+def library_versions() -> dict:
+    """Installed versions of the libraries that shape an artifact."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for p in VERSION_PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def calibration_images(x_train: np.ndarray, n: int = CALIBRATION_IMAGES) -> np.ndarray:
+    """A seeded random sample of real training images for static int8 calibration."""
+    idx = np.random.default_rng(42).choice(len(x_train), size=min(n, len(x_train)), replace=False)
+    return np.ascontiguousarray(x_train[np.sort(idx)])
+
+
+class Progress:
+    """Prints "[k/N] message (elapsed)" lines for the whole run."""
+
+    def __init__(self, total: int, log: Callable[[str], None]):
+        self.total, self.done, self.log, self.start = total, 0, log, time.perf_counter()
+
+    def step(self, message: str) -> None:
+        self.done += 1
+        self.log(f"[{self.done}/{self.total}] {message} ({time.perf_counter() - self.start:.0f} s elapsed)")
+
+    def note(self, message: str) -> None:
+        self.log(f"        {message}")
+
+
+def _is_current(manifest: Manifest, key, source_sha: str | None) -> bool:
+    entry = manifest.artifacts.get(key)
+    if entry is None or source_sha is None or entry.source_sha256 != source_sha:
+        return False
+    path = manifest.folder / entry.path
+    return path.exists() and sha256_of(path) == entry.sha256
+
+
+def run_train_export(plan: Plan, log: Callable[[str], None] = print) -> Manifest:
+    """Train (or reuse) and export every model in ``plan``; return the updated manifest."""
+    for name in plan.models:
+        get_spec(name)  # unknown names fail before any work
+    manifest = load_manifest(plan.out, missing_ok=True)
+    manifest.versions = library_versions()
+    progress = Progress(len(plan.models) * (1 + len(ARTIFACTS)), log)
+    for name in plan.models:
+        _train_and_export_one(name, plan, manifest, progress)
+    return manifest
+
+
+def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: Progress) -> None:
+    import keras
+
+    spec = get_spec(name)
+    folder = plan.out / name
+    keras_path = folder / artifact_filename(name, "keras", "fp32")
+    keras_key = (name, "keras", "fp32")
+    info = manifest.models.get(name, {})
+    reuse = (not plan.force and info.get("quick", False) == plan.quick and keras_key in manifest.artifacts
+             and _is_current(manifest, keras_key, manifest.artifacts[keras_key].source_sha256))
+    dataset = None
+    limit = QUICK_ROWS if plan.quick else None
+
+    def get_data():
+        nonlocal dataset
+        if dataset is None:
+            progress.note(f"loading {spec.dataset} for {name}...")
+            dataset = data_mod.load_dataset(spec.dataset, plan.data_dir, limit=limit)
+        return dataset
+
+    if reuse:
+        model = keras.saving.load_model(keras_path, compile=False, safe_mode=True)
+        progress.step(f"{name}: reusing trained model {keras_path} (test accuracy "
+                      f"{info['test_accuracy']:.2%}; --force retrains)")
+    else:
+        ds = get_data()
+        progress.note(f"training {name} on {len(ds.x_train)} {ds.name} images from {ds.source}")
+        result = train(spec, ds, epochs=QUICK_EPOCHS if plan.quick else plan.epochs, log=progress.note)
+        model, history = result.model, result.history
+        history["quick"] = plan.quick
+        folder.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(folder / "history.json", history)
+        plot_history(history, folder / "training.png")
+        # Stale exports of an earlier model must not survive under the new one.
+        for key in [k for k in manifest.artifacts if k[0] == name]:
+            manifest.remove(key)
+        info = {"dataset": spec.dataset, "test_accuracy": history["test_accuracy"],
+                "target_accuracy": spec.target_accuracy, "quick": plan.quick,
+                "test_rows": history["rows"]["test"], "binary": spec.binary,
+                "history": f"{name}/history.json", "curves": f"{name}/training.png",
+                "stability": history["stability"]}
+        manifest.models[name] = info
+        verdict = "meets" if history["test_accuracy"] >= spec.target_accuracy else "BELOW"
+        progress.step(f"{name}: trained, test accuracy {history['test_accuracy']:.2%} ({verdict} the "
+                      f"{spec.target_accuracy:.0%} target)")
+
+    ctx = None
+    source_sha = None
+    for kind in ARTIFACTS:
+        key = (name, kind.format, kind.quantization)
+        path = folder / artifact_filename(name, kind.format, kind.quantization)
+        label = f"{name}: {kind.format}/{kind.quantization}"
+        if kind.format != "keras" and source_sha is None:
+            source_sha = sha256_of(keras_path)
+        expected_source = source_sha if kind.format != "keras" else (
+            manifest.artifacts[key].source_sha256 if key in manifest.artifacts else None)
+        if not plan.force and _is_current(manifest, key, expected_source):
+            progress.step(f"{label} up to date, reused")
+            continue
+        if ctx is None:
+            ctx = ExportContext(model, name, folder, lambda: calibration_images(get_data().x_train))
+        t0 = time.perf_counter()
+        kind.make(ctx, path)
+        sha = sha256_of(path) if kind.format == "keras" else source_sha
+        manifest.add(entry_for(manifest, path, model=name, format=kind.format, quantization=kind.quantization,
+                               input_shape=list(model.input_shape), input_dtype="float32",
+                               output_shape=list(model.output_shape), source_sha256=sha,
+                               source_test_accuracy=info["test_accuracy"], quick=plan.quick))
+        manifest.save()
+        progress.step(f"{label} written ({manifest.artifacts[key].bytes / 1e6:.2f} MB, "
+                      f"{time.perf_counter() - t0:.1f} s)")
+    manifest.save()
+
+
+def artifact_table(manifest: Manifest, models=None) -> list[list]:
+    """Rows for the closing table: model, format, quantization, size, source test accuracy."""
+    rows = []
+    for e in manifest.entries(models=models):
+        rows.append([e.model, e.format, e.quantization, f"{e.bytes / 1e6:.2f}",
+                     f"{e.source_test_accuracy:.2%}" + (" (quick)" if e.quick else ""), e.path])
+    return rows
+
+
+def history_of(manifest: Manifest, model: str) -> dict:
+    """The training history JSON of a model in this export folder."""
+    return json.loads((manifest.folder / manifest.models[model]["history"]).read_text())
