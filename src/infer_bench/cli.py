@@ -57,6 +57,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("exported"), metavar="DIR", help="export folder (default: exported/)")
     p.add_argument("--force", action="store_true", help="retrain and re-export even if artifacts are up to date")
     p.set_defaults(func=cmd_train_export)
+
+    from .bench import DEFAULT_BATCH_SIZES, DEFAULT_MIN_TIME_S
+
+    p = sub.add_parser("bench", help="per-row latency and throughput of every artifact in every runtime")
+    _add_exported(p)
+    p.add_argument("--models", type=_csv, default=[], metavar="M1,M2", help="only these models")
+    p.add_argument("--formats", type=_csv, default=[], metavar="F1,F2", help="only these formats (keras, savedmodel, onnx, tflite)")
+    p.add_argument("--quantizations", type=_csv, default=[], metavar="Q1,Q2",
+                   help="only these precisions (fp32, fp16, dynamic_int8, static_int8)")
+    p.add_argument("--runtimes", type=_csv, default=[], metavar="R1,R2",
+                   help="only these runtimes (keras_predict, keras_call, tf_function, onnxruntime, litert)")
+    p.add_argument("--devices", type=_csv, default=["cpu"], metavar="cpu,cuda", help="devices (default: cpu)")
+    p.add_argument("--batch-sizes", type=lambda v: [int(b) for b in _csv(v)], default=list(DEFAULT_BATCH_SIZES),
+                   metavar="1,8,32,128", help="batch sizes to sweep (default: 1,8,32,128)")
+    p.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME_S, metavar="S",
+                   help="minimum timed seconds per batch size (default: 1)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every CPU runtime (default: all cores)")
+    p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
+                   help="also benchmark this .keras/.onnx/.tflite file (repeatable)")
+    p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write results here (refuses an existing file) instead of results/bench-<time>.json")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                   help="folder for timestamped results files (default: results/)")
+    p.add_argument("--table-format", choices=["github", "plain", "csv"], default="github")
+    p.set_defaults(func=cmd_bench)
     return parser
 
 
@@ -87,6 +113,57 @@ def cmd_train_export(args) -> int:
         if info and not info.get("quick") and info["test_accuracy"] < info["target_accuracy"]:
             print(f"warning: {name} test accuracy {info['test_accuracy']:.2%} is below its "
                   f"{info['target_accuracy']:.0%} target", file=sys.stderr)
+    return 0
+
+
+def _ensure_exports(exported: Path, models: list[str], data_dir) -> None:
+    """Train and export first, with a message, where the manifest lacks a model."""
+    from .manifest import load_manifest
+    from .models import MODELS
+    from .train_export import Plan, run_train_export
+
+    manifest = load_manifest(exported, missing_ok=True)
+    missing = [m for m in (models or list(MODELS)) if m not in manifest.models]
+    if missing:
+        print(f"No exported artifacts for {', '.join(missing)} in {exported}: training and exporting them first "
+              f"(infer-bench train-export --models {','.join(missing)} --out {exported}).")
+        run_train_export(Plan(models=missing, out=exported, data_dir=data_dir))
+
+
+def cmd_bench(args) -> int:
+    """``infer-bench bench``."""
+    from tabulate import tabulate
+
+    from .bench import BenchPlan, run_bench
+    from .environment import capture_environment
+    from .results import ResultsWriter
+    from .tables import BEST_BATCH_HEADERS, LATENCY_HEADERS, best_batch_rows, latency_rows, skipped_summary
+
+    plan = BenchPlan(exported=args.exported, models=args.models, formats=args.formats,
+                     quantizations=args.quantizations, runtimes=args.runtimes, devices=args.devices,
+                     batch_sizes=args.batch_sizes, min_time_s=args.min_time, threads=args.threads,
+                     artifacts=args.artifact, data_dir=args.data_dir)
+    plan.validate()
+    writer = ResultsWriter(args.json or args.results_dir, capture_environment(args.threads))
+    if not args.artifact or args.models:
+        _ensure_exports(args.exported, args.models, args.data_dir)
+    try:
+        results = run_bench(plan, writer.results_file.environment, writer)
+    except KeyboardInterrupt:
+        if writer.path:
+            print(f"\nInterrupted: {len(writer.results_file.results)} finished result(s) kept in {writer.path}; "
+                  "the unfinished case was dropped.", file=sys.stderr)
+        raise
+    fmt = args.table_format
+    for b in plan.batch_sizes:
+        print(f"\nPer-row latency at batch {b} (fastest first per model; reference: the report's "
+              "model.predict on the .keras file):")
+        print(tabulate(latency_rows(results, b), headers=LATENCY_HEADERS, tablefmt=fmt))
+    for line in skipped_summary(results):
+        print(line)
+    print("\nThroughput-optimal batch size per variant:")
+    print(tabulate(best_batch_rows(results), headers=BEST_BATCH_HEADERS, tablefmt=fmt))
+    print(f"\nResults: {writer.path}")
     return 0
 
 

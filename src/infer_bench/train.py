@@ -49,13 +49,13 @@ def _train_pipeline(x, y, batch_size: int, augment: bool):
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=SEED, reshuffle_each_iteration=True)
     ds = ds.batch(batch_size)
     if augment:
-        flip = tf.keras.layers.RandomFlip("horizontal", seed=SEED) if hasattr(tf, "keras") else None
         import keras
 
+        # Augmentation lives in the input pipeline, not the model, so the exported
+        # models stay exactly the report's layers.
         aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=SEED),
                                 keras.layers.RandomTranslation(0.1, 0.1, seed=SEED),
                                 keras.layers.RandomZoom(0.1, seed=SEED)])
-        del flip
         ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=tf.data.AUTOTUNE)
     return ds.prefetch(tf.data.AUTOTUNE)
 
@@ -112,7 +112,8 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
                 f"acc {logs.get('accuracy', 0):.4f} val_acc {logs.get('val_accuracy', 0):.4f} "
                 f"({dt:.1f} s; {time.perf_counter() - start:.0f} s in training)")
 
-    model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0,
+    # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
+    model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
               callbacks=[Progress()])
     test_acc = accuracy(model, data.x_test, data.y_test, spec.binary)
     history = {

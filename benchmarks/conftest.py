@@ -1,0 +1,86 @@
+"""pytest-benchmark suite: the same runtime objects, inputs and call counts as ``infer-bench bench``.
+
+Artifacts come from ``$INFER_BENCH_EXPORTED`` (default ``exported/``). Models
+missing there are built first with ``train-export --quick`` (minutes), so the
+suite runs on a fresh clone; run the README's main command first for real
+trained models. ``$INFER_BENCH_BATCH_SIZES`` (default ``1,32``) and
+``$INFER_BENCH_DEVICES`` (default ``cpu,cuda``; CUDA cases skip with the reason
+where there is no GPU) choose the matrix.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+EXPORTED = Path(os.environ.get("INFER_BENCH_EXPORTED", REPO / "exported"))
+BATCH_SIZES = [int(b) for b in os.environ.get("INFER_BENCH_BATCH_SIZES", "1,32").split(",")]
+DEVICES = os.environ.get("INFER_BENCH_DEVICES", "cpu,cuda").split(",")
+
+_cases = None
+
+
+def bench_cases():
+    """(model, format, quantization, runtime, device, batch) tuples, built once per session."""
+    global _cases
+    if _cases is None:
+        from infer_bench.bench import BenchPlan, plan_cases
+        from infer_bench.manifest import load_manifest
+        from infer_bench.models import MODELS
+        from infer_bench.train_export import Plan, run_train_export
+
+        manifest = load_manifest(EXPORTED, missing_ok=True)
+        missing = [m for m in MODELS if m not in manifest.models]
+        if missing:
+            print(f"\nbenchmarks: no artifacts for {missing} in {EXPORTED}; building them with --quick first")
+            run_train_export(Plan(models=missing, out=EXPORTED, quick=True))
+        plan = BenchPlan(exported=EXPORTED, devices=DEVICES, batch_sizes=BATCH_SIZES)
+        _cases = [(c, b) for c in plan_cases(plan, log=lambda m: None) for b in BATCH_SIZES]
+    return _cases
+
+
+def pytest_generate_tests(metafunc):
+    if "bench_case" in metafunc.fixturenames:
+        cases = bench_cases()
+        metafunc.parametrize("bench_case", cases, ids=[
+            f"{c.entry.model}-{c.entry.format}-{c.entry.quantization}-{c.runtime}-{c.device}-b{b}" for c, b in cases])
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Extend pytest-benchmark's machine info with the environment block of ``bench`` results."""
+    from infer_bench.environment import capture_environment
+
+    machine_info["infer_bench_environment"] = capture_environment()
+
+
+@pytest.fixture(scope="session")
+def inputs_cache():
+    return {}
+
+
+class _OneSession:
+    """Keeps only the last loaded session alive: cases are ordered so batches of one artifact are adjacent."""
+
+    def __init__(self):
+        self.key, self.session = None, None
+
+    def get(self, key, load):
+        if key != self.key:
+            if self.session is not None:
+                self.session.close()
+            self.key, self.session = key, None
+            self.session = load()
+        return self.session
+
+
+@pytest.fixture(scope="session")
+def session_cache():
+    cache = _OneSession()
+    yield cache
+    if cache.session is not None:
+        cache.session.close()

@@ -1,0 +1,224 @@
+"""``infer-bench bench``: the benchmark matrix over artifacts x runtimes x devices x batch sizes.
+
+One case = one artifact loaded in one runtime on one device; it is loaded once
+(cold start measured then) and swept over the batch sizes with the same loop
+(``measure.measure_session``) that ``benchmarks/`` uses. Each finished case is
+written to the results file at once, so an interrupted run keeps it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .data import load_test_set
+from .errors import InferBenchError, unknown_name
+from .export import FORMATS, QUANTIZATIONS
+from .manifest import ArtifactEntry, load_manifest, verify_entry
+from .measure import InputRotation, measure_cold_start, measure_session, peak_rss_mb
+from .models import MODELS
+from .results import BenchResult, ResultsWriter
+from .runtimes import DEVICES, RUNTIMES, LoadOptions, get_runtime, runtimes_for_format
+from .runtimes.devices import configure_tensorflow, cuda_available_reason
+
+DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
+DEFAULT_MIN_TIME_S = 1.0
+ROWS_PER_MEASUREMENT = 100  # min calls = this many rows' worth (100 calls at batch 1), at least MIN_CALLS_FLOOR
+MIN_CALLS_FLOOR = 10
+WARMUP_ROWS = 10  # warm-up calls = this many rows' worth, at least 2
+INPUT_ROWS = {"fashion_mnist": 512, "cats_vs_dogs": 256}  # real test images rotated through
+REFERENCE_RUNTIME = "keras_predict"  # the report's way: every table compares against it
+DATASET_BY_SHAPE = {(28, 28, 1): "fashion_mnist", (224, 224, 3): "cats_vs_dogs"}
+
+
+def calls_for(batch_size: int) -> tuple[int, int]:
+    """(min timed calls, warm-up calls) at a batch size: about 100 and 10 rows' worth."""
+    return (max(MIN_CALLS_FLOOR, math.ceil(ROWS_PER_MEASUREMENT / batch_size)),
+            max(2, math.ceil(WARMUP_ROWS / batch_size)))
+
+
+@dataclass(frozen=True)
+class Case:
+    """One artifact in one runtime on one device."""
+
+    entry: ArtifactEntry
+    path: Path
+    runtime: str
+    device: str
+    dataset: str
+
+    @property
+    def label(self) -> str:
+        return f"{self.entry.model} {self.entry.format}/{self.entry.quantization} via {self.runtime} on {self.device}"
+
+
+@dataclass
+class BenchPlan:
+    """What one ``bench`` run measures. Empty filters mean "all"."""
+
+    exported: Path = Path("exported")
+    models: list[str] = field(default_factory=list)
+    formats: list[str] = field(default_factory=list)
+    quantizations: list[str] = field(default_factory=list)
+    runtimes: list[str] = field(default_factory=list)
+    devices: list[str] = field(default_factory=lambda: ["cpu"])
+    batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
+    min_time_s: float = DEFAULT_MIN_TIME_S
+    threads: int | None = None
+    artifacts: list[Path] = field(default_factory=list)
+    data_dir: str | None = None
+
+    def validate(self) -> None:
+        """Refuse unknown names and impossible numbers before any work starts."""
+        for kind, values, choices in (("model", self.models, MODELS), ("format", self.formats, FORMATS),
+                                      ("quantization", self.quantizations, QUANTIZATIONS),
+                                      ("runtime", self.runtimes, RUNTIMES), ("device", self.devices, DEVICES)):
+            for v in values:
+                if v not in choices:
+                    raise unknown_name(kind, v, choices)
+        if not self.batch_sizes or any(b < 1 for b in self.batch_sizes):
+            raise InferBenchError(f"--batch-sizes {self.batch_sizes} must be positive integers.",
+                                  "pass e.g. --batch-sizes 1,8,32,128.")
+        if self.min_time_s < 0:
+            raise InferBenchError(f"--min-time {self.min_time_s} must be >= 0 seconds.", "pass e.g. --min-time 1.")
+        if self.threads is not None and self.threads < 1:
+            raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
+
+
+def artifact_entry_for_file(path: Path) -> ArtifactEntry:
+    """A manifest-like entry for a user's own ``.keras``/``.onnx``/``.tflite`` file or SavedModel folder."""
+    from .fsutil import sha256_of, size_of
+
+    path = Path(path)
+    if not path.exists():
+        raise InferBenchError(f"--artifact {path} does not exist.", "pass the path of a .keras, .onnx or .tflite file.")
+    suffix = path.suffix.lower()
+    fmt = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite"}.get(suffix)
+    if fmt is None and path.is_dir() and (path / "saved_model.pb").exists():
+        fmt = "savedmodel"
+    if fmt is None:
+        raise InferBenchError(f"--artifact {path}: cannot tell its format from the name.",
+                              "pass a .keras, .onnx or .tflite file, or a SavedModel folder.")
+    quant = next((q for q in ("fp16", "dynamic_int8", "static_int8") if q in path.name), "fp32")
+    return ArtifactEntry(model=path.stem, format=fmt, quantization=quant, path=str(path.resolve()),
+                         bytes=size_of(path), sha256=sha256_of(path), input_shape=[], input_dtype="float32",
+                         output_shape=[], source_sha256="", source_test_accuracy=float("nan"))
+
+
+def plan_cases(plan: BenchPlan, log: Callable[[str], None] = print) -> list[Case]:
+    """Expand the plan into cases: manifest entries (and --artifact files) x runtimes x devices."""
+    cases = []
+    entries: list[tuple[ArtifactEntry, Path, str | None]] = []
+    if not plan.artifacts or plan.models:
+        manifest = load_manifest(plan.exported)
+        missing = [m for m in (plan.models or list(MODELS)) if m not in manifest.models]
+        if missing:
+            raise InferBenchError(f"{manifest.path} has no artifacts for {', '.join(missing)}.",
+                                  f"run `infer-bench train-export --models {','.join(missing)} --out {plan.exported}`.")
+        for e in manifest.entries(plan.models or None, plan.formats or None, plan.quantizations or None):
+            entries.append((e, verify_entry(manifest, e), manifest.models[e.model]["dataset"]))
+    for p in plan.artifacts:
+        e = artifact_entry_for_file(p)
+        entries.append((e, Path(e.path), None))
+    for entry, path, dataset in entries:
+        for rt in runtimes_for_format(entry.format):
+            if plan.runtimes and rt not in plan.runtimes:
+                continue
+            for device in plan.devices:
+                cases.append(Case(entry, path, rt, device, dataset or ""))
+    if not cases:
+        raise InferBenchError("No benchmark case matches the filters given.",
+                              "loosen --models/--formats/--quantizations/--runtimes, or check the manifest.")
+    return cases
+
+
+def _dataset_for_shape(path: Path, input_shape) -> str:
+    dataset = DATASET_BY_SHAPE.get(tuple(input_shape[1:]))
+    if dataset is None:
+        raise InferBenchError(
+            f"{path}: input shape {tuple(input_shape)} matches no shipped dataset "
+            f"({', '.join(f'{v} for {k}' for k, v in DATASET_BY_SHAPE.items())}).",
+            "benchmark a model with one of those input shapes.")
+    return dataset
+
+
+def _rotation(dataset: str, data_dir, cache: dict) -> InputRotation:
+    """Real test images of ``dataset`` (loaded once per run), rotated between calls."""
+    if dataset not in cache:
+        x, _ = load_test_set(dataset, data_dir, limit=INPUT_ROWS[dataset])
+        cache[dataset] = InputRotation(np.ascontiguousarray(x, dtype=np.float32))
+    return cache[dataset]
+
+
+def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str], None]) -> list[BenchResult]:
+    """Load one case, measure its cold start, then every batch size. Skips say why."""
+    e = case.entry
+    meta = dict(model=e.model, format=e.format, quantization=e.quantization)
+    if case.device == "cuda":
+        reason = cuda_available_reason(case.runtime)
+        if reason:
+            return [BenchResult.skipped_case(**meta, runtime=case.runtime, device="cuda", batch_size=b,
+                                             reason=f"CUDA unavailable: {reason}") for b in plan.batch_sizes]
+    runtime = get_runtime(case.runtime)
+    options = LoadOptions(device=case.device, threads=plan.threads)
+    # Data is loaded before the cold start so it is not mixed into the load time. A user's own
+    # --artifact file has no manifest entry: one untimed load tells its input shape first.
+    dataset = case.dataset
+    if not dataset:
+        probe = runtime.load(case.path, options)
+        dataset = _dataset_for_shape(case.path, probe.input_shape)
+        probe.close()
+    rotation = _rotation(dataset, plan.data_dir, inputs_cache)
+    cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
+    session = cold.session
+    out = []
+    try:
+        for i, b in enumerate(plan.batch_sizes):
+            min_calls, warmup = calls_for(b)
+            m = measure_session(session.run, rotation, b, min_time_s=plan.min_time_s,
+                                min_calls=min_calls, warmup_calls=warmup)
+            out.append(BenchResult.from_measurement(m, session, **meta, cold_start=cold if i == 0 else None,
+                                                    bytes=e.bytes, peak_rss_mb=peak_rss_mb()))
+    finally:
+        session.close()
+    return out
+
+
+def run_bench(plan: BenchPlan, environment: dict, writer: ResultsWriter,
+              log: Callable[[str], None] = print) -> list[BenchResult]:
+    """Run every case of ``plan``; results go to ``writer`` as each case finishes."""
+    plan.validate()
+    configure_tensorflow(plan.threads)  # before anything else touches TensorFlow
+    cases = plan_cases(plan, log)
+    log(f"Benchmarking {len(cases)} cases x {len(plan.batch_sizes)} batch sizes "
+        f"({', '.join(map(str, plan.batch_sizes))}), >= {plan.min_time_s:g} s each, threads: "
+        f"{environment.get('threads', {}).get('effective', plan.threads or 'all cores')}")
+    results, inputs_cache, start = [], {}, time.perf_counter()
+    for k, case in enumerate(cases, 1):
+        t0 = time.perf_counter()
+        try:
+            case_results = run_case(case, plan, inputs_cache, log)
+        except InferBenchError as exc:
+            if case.device != "cuda":
+                raise
+            # A CUDA load refused by the runtime (e.g. it fell back to CPU): recorded, never relabelled.
+            case_results = [BenchResult.skipped_case(model=case.entry.model, format=case.entry.format,
+                                                     quantization=case.entry.quantization, runtime=case.runtime,
+                                                     device="cuda", batch_size=b, reason=str(exc))
+                            for b in plan.batch_sizes]
+        for r in case_results:
+            writer.add(r)
+        results += case_results
+        first = case_results[0]
+        if first.skipped:
+            summary = f"skipped: {first.skipped_reason}"
+        else:
+            summary = f"batch 1 p50 {first.per_row_ms['p50']:.3f} ms/row, load {first.load_ms:.0f} ms"
+        log(f"[{k}/{len(cases)}] {case.label}: {summary} ({time.perf_counter() - t0:.1f} s; "
+            f"{time.perf_counter() - start:.0f} s elapsed)")
+    return results
