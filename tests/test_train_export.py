@@ -1,0 +1,84 @@
+"""End to end: ``train-export --quick`` on real data subsets produces every artifact, each loads and agrees."""
+
+import json
+
+import numpy as np
+import pytest
+
+from infer_bench.data import load_test_set
+from infer_bench.export import ARTIFACTS
+from infer_bench.manifest import load_manifest, verify_entry
+from infer_bench.models import MODELS
+from infer_bench.runtimes import LoadOptions, get_runtime, runtimes_for_format
+from infer_bench.train_export import Plan, run_train_export
+
+pytestmark = pytest.mark.slow
+
+
+def test_every_artifact_is_listed_with_its_fields(quick_export):
+    manifest, _ = quick_export
+    keys = {e.key for e in manifest.entries()}
+    assert keys == {(m, k.format, k.quantization) for m in MODELS for k in ARTIFACTS}
+    raw = json.loads(manifest.path.read_text())
+    assert raw["schema_version"] == 1 and raw["versions"]["tensorflow"].startswith("2.21")
+    for entry in manifest.entries():
+        verify_entry(manifest, entry)  # exists and matches its sha256
+        assert entry.bytes > 0 and entry.input_dtype == "float32" and entry.input_shape[0] is None
+    assert manifest.artifacts[("alexnet_catsdogs", "onnx", "fp32")].input_shape == [None, 224, 224, 3]
+    for name in MODELS:
+        assert (manifest.folder / name / "history.json").exists()
+        assert (manifest.folder / name / "training.png").stat().st_size > 1000
+        assert "std_pts" in json.loads((manifest.folder / name / "history.json").read_text())["stability"]
+
+
+def test_no_partial_files_left_behind(quick_export):
+    manifest, _ = quick_export
+    assert not [p for p in manifest.folder.rglob("*") if ".partial" in p.name]
+
+
+@pytest.mark.parametrize("model", list(MODELS))
+def test_each_artifact_loads_and_fp32_matches_keras(quick_export, model):
+    manifest, _ = quick_export
+    dataset = MODELS[model].dataset
+    x, _ = load_test_set(dataset, limit=16)
+    keras_path = manifest.folder / manifest.artifacts[(model, "keras", "fp32")].path
+    reference = get_runtime("keras_call").load(keras_path, LoadOptions()).run(x)
+    for entry in manifest.entries(models=[model]):
+        for runtime in runtimes_for_format(entry.format):
+            session = get_runtime(runtime).load(manifest.folder / entry.path, LoadOptions())
+            out = session.run(x)
+            session.close()
+            assert out.shape == reference.shape, (entry.label, runtime)
+            assert np.all(np.isfinite(out)), (entry.label, runtime)
+            if entry.quantization == "fp32":
+                diff = float(np.max(np.abs(out - reference)))
+                assert diff <= 1e-4, f"{entry.label} via {runtime}: max abs diff {diff:.2e} > 1e-4"
+
+
+def test_second_run_reuses_up_to_date_artifacts(quick_export):
+    manifest, _ = quick_export
+    before = {k: e.sha256 for k, e in manifest.artifacts.items()}
+    lines = []
+    again = run_train_export(Plan(models=["simple_cnn"], out=manifest.folder, quick=True), log=lines.append)
+    assert any("reusing trained model" in line for line in lines)
+    assert sum("up to date, reused" in line for line in lines) == len(ARTIFACTS) - 1
+    assert {k: e.sha256 for k, e in again.artifacts.items()} == before
+
+
+def test_a_damaged_artifact_is_rebuilt_on_rerun(quick_export):
+    manifest, _ = quick_export
+    entry = manifest.artifacts[("simple_cnn", "tflite", "fp16")]
+    path = manifest.folder / entry.path
+    path.write_bytes(path.read_bytes()[:100])
+    lines = []
+    again = run_train_export(Plan(models=["simple_cnn"], out=manifest.folder, quick=True), log=lines.append)
+    assert any("tflite/fp16 written" in line for line in lines)
+    verify_entry(again, again.artifacts[entry.key])
+    assert load_manifest(manifest.folder).artifacts[entry.key].sha256 == again.artifacts[entry.key].sha256
+
+
+def test_progress_names_each_step(quick_export):
+    _, lines = quick_export
+    steps = [line for line in lines if line.startswith("[")]
+    assert steps[0].startswith("[1/33]") and steps[-1].startswith("[33/33]")
+    assert all("elapsed" in line for line in steps)
