@@ -83,6 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder for timestamped results files (default: results/)")
     p.add_argument("--table-format", choices=["github", "plain", "csv"], default="github")
     p.set_defaults(func=cmd_bench)
+
+    from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
+
+    p = sub.add_parser("regress", help="latency regression check of a fast set against a committed baseline")
+    _add_exported(p)
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH",
+                   help=f"baseline JSON (default: {DEFAULT_BASELINE})")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_PCT, metavar="PCT",
+                   help=f"flag a case whose slowdown is above this, with 95%% confidence (default {DEFAULT_THRESHOLD_PCT:g})")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"interleaved rounds (default {DEFAULT_ROUNDS})")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"threads per runtime (default {DEFAULT_THREADS}: steadiest on a shared machine)")
+    p.add_argument("--update-baseline", action="store_true", help="measure and rewrite the baseline instead of comparing")
+    p.add_argument("--inject-slowdown", action="append", default=[], metavar="CASE=FRACTION",
+                   help="testing the gate only: make CASE's calls FRACTION slower (e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the comparison as JSON")
+    p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
+    p.set_defaults(func=cmd_regress)
     return parser
 
 
@@ -164,6 +182,48 @@ def cmd_bench(args) -> int:
     print("\nThroughput-optimal batch size per variant:")
     print(tabulate(best_batch_rows(results), headers=BEST_BATCH_HEADERS, tablefmt=fmt))
     print(f"\nResults: {writer.path}")
+    return 0
+
+
+def _slowdowns(specs: list[str]) -> dict[str, float]:
+    out = {}
+    for spec in specs:
+        name, _, frac = spec.partition("=")
+        try:
+            out[name] = float(frac)
+        except ValueError:
+            raise InferBenchError(f"--inject-slowdown {spec!r} is not CASE=FRACTION.",
+                                  "write e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25.") from None
+    return out
+
+
+def cmd_regress(args) -> int:
+    """``infer-bench regress``: exit 1 when a case is confirmed slower than the baseline."""
+    from tabulate import tabulate
+
+    from .fsutil import write_json_atomic
+    from .regress import REGRESS_HEADERS, comparisons_to_dict, outcome_rows, run_regress
+
+    if args.rounds < 3:
+        raise InferBenchError(f"--rounds {args.rounds} is too few for a confidence bound.", "use at least 3 (default 9).")
+    if args.threshold <= 0:
+        raise InferBenchError(f"--threshold {args.threshold} must be a positive percentage.", "e.g. --threshold 10.")
+    outcome = run_regress(args.baseline, args.threshold, args.rounds, args.threads, args.update_baseline,
+                          _slowdowns(args.inject_slowdown), args.data_dir)
+    if args.update_baseline:
+        return 0
+    print(tabulate(outcome_rows(outcome, args.threshold), headers=REGRESS_HEADERS, tablefmt="github"))
+    if args.json:
+        write_json_atomic(args.json, {"schema_version": 1, "threshold_pct": args.threshold,
+                                      "regressed": outcome.regressed,
+                                      "comparisons": comparisons_to_dict(outcome.comparisons)})
+    if outcome.regressed:
+        for c in outcome.comparisons:
+            if c.case in outcome.regressed:
+                print(f"REGRESSION: {c.case} is {c.change_pct:+.1f}% vs baseline (95% interval "
+                      f"{c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%), confirmed on a second measurement.")
+        return 1
+    print(f"No regression above {args.threshold:g}% in {len(outcome.comparisons)} cases.")
     return 0
 
 

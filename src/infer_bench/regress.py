@@ -1,0 +1,341 @@
+"""Latency regression checks that hold on a noisy 2-core machine (``infer-bench regress``).
+
+Method (why each part is there):
+
+1. **Ratios, not times.** Every case is timed right next to a fixed calibration
+   workload (an ONNX Runtime fp32 MatMul on the same threads). The recorded
+   figure is case time / calibration time. A faster or slower machine, or a
+   neighbour that slows the whole machine for a while, moves both and cancels.
+2. **Interleaved rounds.** Each round visits the cases in a fresh (seeded)
+   order, calibration block then case block, so slow periods spread over all
+   cases instead of hitting one.
+3. **Medians and a confidence bound.** Each block is the median of its calls;
+   a case's figure is the median over rounds, and a bootstrap of that median
+   gives a 95% interval of the change against the baseline. A case is flagged
+   only when the *lower* bound of that interval is above the threshold.
+4. **Confirm before failing.** A flagged case is measured again, alone; it is
+   reported as regressed only if the second measurement flags it too.
+
+The fast set uses seeded, untrained copies of the three models exported with the
+suite's own exporters: latency does not depend on trained weight values, and CI
+needs no training to build them.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import InferBenchError
+from .fsutil import write_json_atomic
+
+SCHEMA_VERSION = 1
+DEFAULT_BASELINE = Path("benchmarks") / "baseline.json"
+DEFAULT_THRESHOLD_PCT = 10.0
+DEFAULT_ROUNDS = 9
+BLOCK_S = 0.04  # each timed block: at least this long ...
+BLOCK_MIN_CALLS = 5  # ... and at least this many calls
+BOOTSTRAP_SAMPLES = 2000
+CONFIDENCE = 0.95
+CALIBRATION_SIZE = 192  # n of the n x n fp32 MatMul timed beside every case (~0.3 ms on one core)
+# Single-threaded by default: on a 2-core shared machine a 2-thread run is at the
+# mercy of whatever else runs on the other core; one thread is far steadier.
+DEFAULT_THREADS = 1
+FAST_SET: tuple[tuple[str, str, str, str, int], ...] = tuple(
+    (model, fmt, "fp32", runtime, batch)
+    for model in ("simple_cnn", "alexnet_fashion", "alexnet_catsdogs")
+    for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert"))
+    for batch in (1, 8)
+)
+
+
+def case_id(case: tuple) -> str:
+    """``model/format/quantization/runtime/bN``: how a case is named in baselines and output."""
+    model, fmt, quant, runtime, batch = case
+    return f"{model}/{fmt}/{quant}/{runtime}/b{batch}"
+
+
+# --- comparison (pure: tested on synthetic samples) ---------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseComparison:
+    """How a case's current ratios compare with its baseline ratio."""
+
+    case: str
+    baseline_ratio: float
+    current_ratio: float  # median over rounds
+    change_pct: float  # current / baseline - 1, in percent
+    ci_low_pct: float  # 95% bootstrap interval of change_pct
+    ci_high_pct: float
+    confidence: float  # bootstrap share of resamples whose change exceeds the threshold
+    regressed: bool
+    improved: bool
+
+
+def compare_ratios(case: str, baseline_ratio: float, current: Sequence[float], threshold_pct: float,
+                   seed: int = 0) -> CaseComparison:
+    """Compare current per-round ratios with a baseline ratio.
+
+    Regressed when the lower end of the 95% bootstrap interval of the median's
+    change is above ``threshold_pct``; improved when the upper end is below
+    ``-threshold_pct``.
+    """
+    current = np.asarray(current, dtype=float)
+    if current.size == 0 or not np.all(np.isfinite(current)) or np.any(current <= 0):
+        raise ValueError(f"{case}: current ratios must be positive finite numbers, got {current.tolist()}")
+    if not (baseline_ratio > 0 and np.isfinite(baseline_ratio)):
+        raise ValueError(f"{case}: baseline ratio must be a positive number, got {baseline_ratio!r}")
+    rng = np.random.default_rng(seed)
+    boot = np.median(rng.choice(current, size=(BOOTSTRAP_SAMPLES, current.size), replace=True), axis=1)
+    change = (boot / baseline_ratio - 1.0) * 100.0
+    alpha = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(change, [alpha, 100 - alpha])
+    med = float(np.median(current))
+    return CaseComparison(case, float(baseline_ratio), med, (med / baseline_ratio - 1) * 100, float(low),
+                          float(high), float(np.mean(change > threshold_pct)),
+                          bool(low > threshold_pct), bool(high < -threshold_pct))
+
+
+# --- measurement ------------------------------------------------------------------------------
+
+
+def _block_median_ns(run: Callable, batches: Sequence[np.ndarray], start: int) -> float:
+    clock = time.perf_counter_ns
+    samples = []
+    spent = 0
+    i = start
+    while len(samples) < BLOCK_MIN_CALLS or spent < BLOCK_S * 1e9:
+        b = batches[i % len(batches)]
+        t0 = clock()
+        run(b)
+        dt = clock() - t0
+        samples.append(dt)
+        spent += dt
+        i += 1
+    return float(np.median(samples))
+
+
+def calibration_workload(threads: int):
+    """A fixed ONNX Runtime fp32 MatMul (same runtime, same threads as the cases)."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    n = CALIBRATION_SIZE
+    rng = np.random.default_rng(0)
+    w = helper.make_tensor("w", TensorProto.FLOAT, [n, n], rng.standard_normal((n, n), dtype=np.float32).ravel())
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "calibration",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [n, n])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [n, n])], [w])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+    del onnx
+    xs = [rng.standard_normal((n, n), dtype=np.float32) for _ in range(2)]
+    return (lambda x: sess.run(None, {"x": x})[0]), xs
+
+
+def with_slowdown(run: Callable, fraction: float) -> Callable:
+    """Test-only: make every call ``fraction`` slower by spinning after it (no sleep: its granularity is too coarse)."""
+    clock = time.perf_counter_ns
+
+    def slowed(batch):
+        t0 = clock()
+        out = run(batch)
+        until = t0 + (clock() - t0) * (1.0 + fraction)
+        while clock() < until:
+            pass
+        return out
+
+    return slowed
+
+
+def measure_ratios(runs: dict[str, tuple[Callable, Sequence[np.ndarray]]], rounds: int, threads: int,
+                   seed: int = 0, log: Callable[[str], None] = print) -> dict[str, list[float]]:
+    """Per case, one ratio (case block median / calibration block median) per round, interleaved."""
+    calib, calib_batches = calibration_workload(threads)
+    rng = np.random.default_rng(seed)
+    names = list(runs)
+    for name in names:  # warm every session (and the calibration) before the first round
+        run, batches = runs[name]
+        _block_median_ns(run, batches, 0)
+    _block_median_ns(calib, calib_batches, 0)
+    ratios: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(rounds):
+        for name in rng.permutation(names):
+            run, batches = runs[name]
+            c = _block_median_ns(calib, calib_batches, r)
+            t = _block_median_ns(run, batches, r)
+            ratios[name].append(t / c)
+        log(f"  round {r + 1}/{rounds} done")
+    return ratios
+
+
+# --- baseline file ------------------------------------------------------------------------------
+
+
+def load_baseline(path: Path) -> dict:
+    """Read a baseline file; a missing one or another schema says how to make one."""
+    if not path.exists():
+        raise InferBenchError(f"No baseline at {path}.", "record one with `infer-bench regress --update-baseline`.")
+    try:
+        raw = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise InferBenchError(f"{path} is not valid JSON ({exc}).",
+                              "restore it from git or rerun with --update-baseline.") from exc
+    if raw.get("schema_version") != SCHEMA_VERSION:
+        raise InferBenchError(f"{path} has schema_version {raw.get('schema_version')!r}; expected {SCHEMA_VERSION}.",
+                              "rerun with --update-baseline.")
+    return raw
+
+
+def baseline_dict(ratios: dict[str, list[float]], threads: int, rounds: int, environment: dict) -> dict:
+    """The JSON written by ``--update-baseline``: per-case median ratio and raw ratios."""
+    return {"schema_version": SCHEMA_VERSION, "method": "case/calibration time ratio, interleaved rounds",
+            "calibration": f"onnxruntime fp32 MatMul {CALIBRATION_SIZE}x{CALIBRATION_SIZE}",
+            "threads": threads, "rounds": rounds,
+            "environment": {k: environment.get(k) for k in ("cpu_model", "logical_cores", "packages", "git_commit")},
+            "cases": {name: {"ratio": float(np.median(v)), "ratios": [round(x, 5) for x in v]}
+                      for name, v in ratios.items()}}
+
+
+def save_baseline(path: Path, data: dict) -> None:
+    """Write the baseline atomically."""
+    write_json_atomic(path, data)
+
+
+def comparisons_to_dict(comparisons: list[CaseComparison]) -> list[dict]:
+    return [asdict(c) for c in comparisons]
+
+
+# --- the fast set's artifacts and the whole check ------------------------------------------------
+
+CACHE_DIR = Path(".cache") / "regress"
+
+
+def fast_set_artifacts(cache_dir: Path = CACHE_DIR, log: Callable[[str], None] = print) -> dict[tuple, Path]:
+    """Build (once) seeded untrained exports of each model in the fast set; return {(model, format): path}.
+
+    Cached under ``cache_dir/<library versions>``: a new TensorFlow or exporter
+    builds fresh files, since it may change the graphs being timed.
+    """
+    import hashlib
+
+    from .export import artifact_filename
+    from .export.keras_formats import export_savedmodel
+    from .export.onnx_formats import export_onnx_fp32
+    from .export.tflite_formats import export_tflite
+    from .models import get_spec
+    from .train_export import library_versions
+
+    key = hashlib.sha256(json.dumps(library_versions(), sort_keys=True).encode()).hexdigest()[:12]
+    folder = cache_dir / key
+    out = {}
+    for model in dict.fromkeys(c[0] for c in FAST_SET):
+        paths = {fmt: folder / artifact_filename(model, fmt, "fp32") for fmt in ("onnx", "tflite", "savedmodel")}
+        if not (paths["onnx"].exists() and paths["tflite"].exists()):
+            import keras
+
+            log(f"  building the fast-set exports of {model} (seeded, untrained; once per library versions)")
+            keras.utils.set_random_seed(0)
+            spec = get_spec(model)
+            net = spec.build()
+            net(np.zeros((1, *spec.input_shape), dtype=np.float32))  # Keras' exporter needs a called model
+            export_onnx_fp32(net, paths["onnx"])
+            export_savedmodel(net, paths["savedmodel"])
+            export_tflite(paths["savedmodel"], paths["tflite"], "fp32")
+        out[(model, "onnx")], out[(model, "tflite")] = paths["onnx"], paths["tflite"]
+    return out
+
+
+@dataclass
+class RegressOutcome:
+    """The comparisons of one check, the cases confirmed as regressed, and the raw ratios."""
+
+    comparisons: list[CaseComparison]
+    regressed: list[str]
+    ratios: dict[str, list[float]]
+
+
+def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PCT, rounds: int = DEFAULT_ROUNDS,
+                threads: int = DEFAULT_THREADS, update: bool = False, slowdowns: dict[str, float] | None = None,
+                data_dir=None, log: Callable[[str], None] = print) -> RegressOutcome:
+    """Measure the fast set and compare it with the baseline (or record the baseline if ``update``)."""
+    from .bench import _rotation
+    from .environment import capture_environment
+    from .models import get_spec
+    from .runtimes import LoadOptions, get_runtime
+    from .runtimes.devices import configure_tensorflow
+
+    slowdowns = dict(slowdowns or {})
+    known = {case_id(c) for c in FAST_SET}
+    for name in slowdowns:
+        if name not in known:
+            raise InferBenchError(f"--inject-slowdown names an unknown case {name!r}.",
+                                  f"use one of: {', '.join(sorted(known))}.")
+    baseline = None if update else load_baseline(baseline_path)
+    configure_tensorflow(threads)
+    artifacts = fast_set_artifacts(log=log)
+    runs, sessions, inputs = {}, [], {}
+    for case in FAST_SET:
+        model, fmt, _, runtime, batch = case
+        session = get_runtime(runtime).load(artifacts[(model, fmt)], LoadOptions(threads=threads))
+        sessions.append(session)
+        run = session.run
+        if case_id(case) in slowdowns:
+            run = with_slowdown(run, slowdowns[case_id(case)])
+        runs[case_id(case)] = (run, _rotation(get_spec(model).dataset, data_dir, inputs).batches(batch))
+    try:
+        log(f"Measuring {len(runs)} cases x {rounds} interleaved rounds on {threads} thread(s)...")
+        ratios = measure_ratios(runs, rounds, threads, log=log)
+        if update:
+            save_baseline(baseline_path, baseline_dict(ratios, threads, rounds, capture_environment(threads)))
+            log(f"Baseline written to {baseline_path}")
+            return RegressOutcome([], [], ratios)
+        if baseline.get("threads") != threads:
+            log(f"note: the baseline was recorded with {baseline.get('threads')} thread(s), this run uses {threads}")
+        comparisons = [compare_ratios(n, baseline["cases"][n]["ratio"], r, threshold_pct)
+                       for n, r in ratios.items() if n in baseline["cases"]]
+        flagged = [c.case for c in comparisons if c.regressed]
+        confirmed = []
+        if flagged:
+            log(f"{len(flagged)} case(s) look slower: measuring them again before failing: {', '.join(flagged)}")
+            again = measure_ratios({n: runs[n] for n in flagged}, rounds, threads, seed=1, log=log)
+            for n in flagged:
+                second = compare_ratios(n, baseline["cases"][n]["ratio"], again[n], threshold_pct)
+                if second.regressed:
+                    confirmed.append(n)
+                    comparisons = [second if c.case == n else c for c in comparisons]
+        return RegressOutcome(comparisons, confirmed, ratios)
+    finally:
+        for s in sessions:
+            s.close()
+
+
+def outcome_rows(outcome: RegressOutcome, threshold_pct: float) -> list[list]:
+    """Table rows: case, baseline and current ratio, change with its 95% interval, verdict."""
+    rows = []
+    for c in sorted(outcome.comparisons, key=lambda c: -c.change_pct):
+        if c.case in outcome.regressed:
+            verdict = f"REGRESSED (confidence {c.confidence:.0%} that it is > {threshold_pct:g}% slower)"
+        elif c.regressed:
+            verdict = "looked slower, not confirmed on re-measure"
+        elif c.improved:
+            verdict = "faster"
+        else:
+            verdict = "ok"
+        rows.append([c.case, f"{c.baseline_ratio:.3f}", f"{c.current_ratio:.3f}", f"{c.change_pct:+.1f}%",
+                     f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]", verdict])
+    return rows
+
+
+REGRESS_HEADERS = ["case", "baseline ratio", "now", "change", "95% interval", "verdict"]

@@ -1,0 +1,389 @@
+"""check: artifacts against their Keras model, verdicts per precision, and the tolerance table.
+
+One real quick export of simple_cnn (1 epoch on 512 rows, about 40 s) is built
+once for the module; checks on it use the first rows of the real test set
+(``limit``) to stay fast. Verdict and comparison functions are tested on
+hand-made numbers.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from infer_bench.check import (
+    FAIL,
+    PASS,
+    REL_DIFF_FLOOR,
+    TABLE_HEADERS,
+    OutputComparison,
+    compare_outputs,
+    dataset_for_input_shape,
+    format_table,
+    infer_format,
+    infer_quantization,
+    judge,
+    report_to_dict,
+    run_check,
+    save_report,
+)
+from infer_bench.errors import InferBenchError
+from infer_bench.tolerances import (
+    DEFAULT_TOLERANCES,
+    PRECISIONS,
+    TOLERANCE_FIELDS,
+    Tolerance,
+    ToleranceError,
+    parse_override,
+    parse_overrides,
+    tolerances_with_overrides,
+)
+
+MODEL = "simple_cnn"
+ROWS = 500  # real test rows per check in these tests
+FLOAT_FORMATS = {("savedmodel", "fp32"), ("onnx", "fp32"), ("tflite", "fp32"), ("onnx", "fp16"), ("tflite", "fp16")}
+
+
+def quiet(_line: str) -> None:
+    pass
+
+
+# --- a real quick export, built once ------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory):
+    """``infer-bench train-export --quick --models simple_cnn`` into a temporary folder."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from infer_bench.train_export import Plan, run_train_export
+
+    out = tmp_path_factory.mktemp("check") / "exported"
+    run_train_export(Plan(models=[MODEL], out=out, quick=True), log=quiet)
+    return out
+
+
+@pytest.fixture(scope="module")
+def checked(export_dir):
+    """(report, progress lines) of a check of the whole quick export on ROWS test rows."""
+    lines = []
+    return run_check(export_dir, limit=ROWS, log=lines.append), lines
+
+
+@pytest.fixture(scope="module")
+def report(checked):
+    return checked[0]
+
+
+def by_key(report):
+    return {(r.format, r.quantization): r for r in report.results}
+
+
+@pytest.mark.slow
+def test_every_artifact_is_checked_and_float_ones_pass(report):
+    results = by_key(report)
+    # 10 artifacts exported; the .keras file is the reference, not checked against itself.
+    assert len(report.results) == 9 and ("keras", "fp32") not in results
+    for key in FLOAT_FORMATS:
+        r = results[key]
+        assert r.verdict == PASS, (key, r.reasons)
+        assert r.rows == ROWS and r.random.rows == 256
+        assert r.test.top1_agreement == 1.0 or key[1] == "fp16"
+        assert r.test.max_abs_diff <= DEFAULT_TOLERANCES[key[1]].max_abs_diff
+    # fp32 exports match Keras to float rounding; the SavedModel is the same TF graph.
+    assert results[("onnx", "fp32")].test.max_abs_diff < 1e-5
+    assert results[("tflite", "fp32")].test.max_abs_diff < 1e-5
+
+
+@pytest.mark.slow
+def test_quantized_artifacts_have_finite_numbers_and_honest_verdicts(report):
+    # A 1-epoch model has near-tied softmax outputs, so int8 rounding may honestly flip
+    # more than 2% of its top-1 classes: assert the numbers and that the verdict follows them.
+    for r in report.results:
+        if r.quantization not in ("dynamic_int8", "static_int8"):
+            continue
+        for value in (r.reference_accuracy, r.test_accuracy, r.test.max_abs_diff, r.test.mean_abs_diff,
+                      r.test.max_rel_diff, r.random.max_abs_diff):
+            assert math.isfinite(value)
+        assert 0 < r.test.max_abs_diff < 1
+        tol = DEFAULT_TOLERANCES[r.quantization]
+        should_pass = r.test.top1_agreement >= tol.min_agreement and -r.accuracy_delta_pts <= tol.max_accuracy_drop_pts
+        assert r.passed == should_pass, r.reasons
+        if not r.passed:
+            assert all("agreement" in x or "accuracy dropped" in x for x in r.reasons)
+
+
+@pytest.mark.slow
+def test_progress_lines_table_and_json(checked, tmp_path):
+    report, lines = checked
+    assert lines[0].startswith(f"reference {MODEL}: keras_predict on {ROWS} fashion_mnist")  # once per model
+    assert sum(line.startswith("reference ") for line in lines) == 1
+    assert lines[1].startswith(f"[1/9] {MODEL} savedmodel/fp32: PASS (acc ")
+    assert "agreement 100.0%" in lines[1] and " s)" in lines[1]
+
+    table = format_table(report)
+    for header in TABLE_HEADERS:
+        assert header in table.splitlines()[0]
+    assert table.count(MODEL) == 9
+
+    data = report_to_dict(report)
+    assert data["schema_version"] == 1 and data["exported"] == str(report.exported)
+    assert set(data["tolerances"]) == set(PRECISIONS)
+    row = data["results"][0]
+    for key in ("model", "format", "quantization", "path", "reference_accuracy", "test_accuracy",
+                "accuracy_delta_pts", "top1_agreement", "max_abs_diff", "mean_abs_diff", "max_rel_diff",
+                "random_max_abs_diff", "random_mean_abs_diff", "rows", "verdict", "reasons", "seconds"):
+        assert key in row
+    path = save_report(report, tmp_path / "check.json")
+    assert json.loads(path.read_text())["results"][0]["rows"] == ROWS
+    with pytest.raises(InferBenchError, match="already exists"):
+        save_report(report, path)
+    save_report(report, path, overwrite=True)
+
+
+# --- broken artifacts are caught ----------------------------------------------------------------
+
+
+def _perturbed_first_conv(src, dst):
+    """Copy of an ONNX model with noise (half the weights' spread) added to the first Conv's weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(src))
+    conv = next(n for n in model.graph.node if n.op_type == "Conv")
+    init = next(i for i in model.graph.initializer if i.name == conv.input[1])
+    w = numpy_helper.to_array(init)
+    noisy = w + np.random.default_rng(0).normal(0, 0.5 * w.std(), w.shape).astype(w.dtype)
+    init.CopyFrom(numpy_helper.from_array(noisy, init.name))
+    onnx.save(model, str(dst))
+
+
+def _scaled_input(src, dst, factor=255.0):
+    """Copy of an ONNX model that multiplies its input by ``factor`` first (a 0..255 vs 0..1 mix-up)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    graph = model.graph
+    original = graph.input[0].name
+    graph.input[0].name = "raw_pixels"
+    graph.initializer.append(numpy_helper.from_array(np.array(factor, dtype=np.float32), "scale_factor"))
+    graph.node.insert(0, helper.make_node("Mul", ["raw_pixels", "scale_factor"], [original], name="scale_input"))
+    onnx.checker.check_model(model)
+    onnx.save(model, str(dst))
+
+
+@pytest.mark.slow
+def test_damaged_weights_and_wrong_input_scaling_fail(export_dir, tmp_path):
+    fp32 = export_dir / MODEL / f"{MODEL}_fp32.onnx"
+    damaged = tmp_path / f"{MODEL}_damaged.onnx"
+    scaled = tmp_path / f"{MODEL}_scaled_input.onnx"
+    _perturbed_first_conv(fp32, damaged)
+    _scaled_input(fp32, scaled)
+    lines = []
+    rep = run_check(None, extra_artifacts=[fp32, damaged, scaled], reference=export_dir / MODEL / f"{MODEL}.keras",
+                    limit=ROWS, log=lines.append)
+    intact, bad_weights, bad_scaling = rep.results
+    assert sum(line.startswith("reference ") for line in lines) == 1  # one Keras run for all three
+    assert (intact.model, intact.format, intact.quantization) == (MODEL, "onnx", "fp32")
+    assert intact.verdict == PASS, intact.reasons
+    for bad in (bad_weights, bad_scaling):
+        assert bad.verdict == FAIL and not rep.ok
+        assert bad.test.max_abs_diff > DEFAULT_TOLERANCES["fp32"].max_abs_diff
+        assert any(r.startswith("max abs diff ") and "allowed for fp32" in r for r in bad.reasons), bad.reasons
+    assert any("top-1 agreement" in r for r in bad_scaling.reasons)
+    assert "FAIL: max abs diff" in format_table(rep)
+
+
+@pytest.mark.slow
+def test_checksum_mismatch_fails_that_artifact_and_the_rest_go_on(export_dir, tmp_path):
+    copy = tmp_path / "exported"
+    shutil.copytree(export_dir, copy)
+    target = copy / MODEL / f"{MODEL}_fp16.onnx"
+    with open(target, "ab") as f:
+        f.write(b"\0")
+    rep = run_check(copy, limit=100, log=quiet)
+    results = by_key(rep)
+    assert len(rep.results) == 9 and not rep.ok
+    broken = results[("onnx", "fp16")]
+    assert broken.verdict == FAIL and broken.test is None
+    assert broken.reasons[0].startswith("checksum mismatch: ") and "checksum" in broken.reasons[0]
+    for key in FLOAT_FORMATS - {("onnx", "fp16")}:
+        assert results[key].verdict == PASS, results[key].reasons
+    assert report_to_dict(rep)["results"][list(results).index(("onnx", "fp16"))]["max_abs_diff"] is None
+
+
+def test_extra_artifacts_need_a_reference_and_models_must_exist(tmp_path):
+    with pytest.raises(InferBenchError, match="reference"):
+        run_check(None, extra_artifacts=[tmp_path / "x.onnx"], log=quiet)
+    with pytest.raises(InferBenchError, match="nothing to check"):
+        run_check(None, log=quiet)
+
+
+@pytest.mark.slow
+def test_unknown_model_names_the_known_ones(export_dir):
+    with pytest.raises(InferBenchError, match=MODEL):
+        run_check(export_dir, models=["resnet"], log=quiet)
+
+
+# --- inference of format, precision and dataset -------------------------------------------------
+
+
+def test_format_precision_and_dataset_are_inferred(tmp_path):
+    assert infer_format(tmp_path / "m_fp16.onnx") == "onnx"
+    assert infer_format(tmp_path / "m.tflite") == "tflite"
+    assert infer_format(tmp_path / "m.keras") == "keras"
+    saved = tmp_path / "m_savedmodel"
+    saved.mkdir()
+    (saved / "saved_model.pb").write_bytes(b"")
+    assert infer_format(saved) == "savedmodel"
+    with pytest.raises(InferBenchError, match=r"\.onnx, \.tflite, \.keras"):
+        infer_format(tmp_path / "m.pt")
+    assert infer_quantization("simple_cnn_fp16.onnx") == "fp16"
+    assert infer_quantization("simple_cnn_dynamic_int8.tflite") == "dynamic_int8"
+    assert infer_quantization("a/simple_cnn_static_int8.onnx") == "static_int8"
+    assert infer_quantization("simple_cnn_damaged.onnx") == "fp32"
+    assert dataset_for_input_shape((28, 28, 1)) == "fashion_mnist"
+    assert dataset_for_input_shape([224, 224, 3]) == "cats_vs_dogs"
+    with pytest.raises(InferBenchError, match="input shape"):
+        dataset_for_input_shape((32, 32, 3))
+
+
+# --- comparing outputs, by hand -----------------------------------------------------------------
+
+
+def test_compare_outputs_hand_computed():
+    ref = np.array([[0.1, 0.9], [0.6, 0.4]], dtype=np.float32)
+    out = np.array([[0.2, 0.8], [0.3, 0.7]], dtype=np.float32)
+    c = compare_outputs(ref, out, binary=False)
+    assert c.rows == 2 and c.nonfinite == 0
+    assert c.max_abs_diff == pytest.approx(0.3, abs=1e-6)
+    assert c.mean_abs_diff == pytest.approx(0.2, abs=1e-6)  # (0.1 + 0.1 + 0.3 + 0.3) / 4
+    assert c.max_rel_diff == pytest.approx(1.0, abs=1e-5)  # 0.1 / 0.1
+    assert c.top1_agreement == 0.5  # row 0 agrees (class 1), row 1 does not
+
+
+def test_compare_outputs_sigmoid_side_of_half_and_relative_floor():
+    c = compare_outputs(np.array([[0.4], [0.6], [0.0]]), np.array([[0.6], [0.6], [1e-4]]), binary=True)
+    assert c.top1_agreement == pytest.approx(2 / 3)
+    # The third row: 1e-4 away from 0 is 1e-4 / floor, not infinity.
+    assert compare_outputs(np.array([[0.0]]), np.array([[1e-4]]), True).max_rel_diff == pytest.approx(1e-4 / REL_DIFF_FLOOR)
+    assert c.max_rel_diff == pytest.approx(0.2 / 0.4)
+
+
+def test_nan_outputs_are_counted_and_fail():
+    c = compare_outputs(np.array([[0.5, 0.5]]), np.array([[np.nan, 0.5]]), binary=False)
+    assert c.nonfinite == 1 and c.max_abs_diff == math.inf
+    reasons = judge("fp16", DEFAULT_TOLERANCES["fp16"], c, None, 0.9, 0.9)
+    assert any("NaN" in r for r in reasons)
+
+
+# --- the verdict: the tolerance row of each precision -------------------------------------------
+
+
+def cmp(max_abs=0.0, agreement=1.0, rows=1000) -> OutputComparison:
+    return OutputComparison(rows=rows, max_abs_diff=max_abs, mean_abs_diff=max_abs / 10, max_rel_diff=max_abs * 10,
+                            top1_agreement=agreement)
+
+
+def verdict(precision, test, random=None, ref_acc=0.912, acc=0.912):
+    return judge(precision, DEFAULT_TOLERANCES[precision], test, random, ref_acc, acc)
+
+
+def test_same_numbers_pass_fp16_and_fail_fp32():
+    numbers = cmp(max_abs=3.2e-3, agreement=1.0)
+    assert verdict("fp16", numbers) == ()
+    assert verdict("fp32", numbers) == ("max abs diff 3.2e-03 > 1e-04 allowed for fp32",)
+
+
+def test_fp32_needs_every_row_to_agree_and_fp16_allows_half_a_percent():
+    assert verdict("fp32", cmp(1e-5, agreement=0.9999)) == ("top-1 agreement 99.99% < 100.00%",)
+    assert verdict("fp16", cmp(1e-3, agreement=0.996)) == ()
+    assert verdict("fp16", cmp(1e-3, agreement=0.994)) == ("top-1 agreement 99.40% < 99.50%",)
+
+
+def test_int8_is_judged_by_accuracy_drop_and_agreement_not_by_output_error():
+    assert verdict("static_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.905) == ()  # 0.7 points
+    assert verdict("dynamic_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.871) == (
+        "accuracy dropped 4.1 points (> 1 allowed)",)
+    assert verdict("static_int8", cmp(0.05, agreement=0.912)) == ("top-1 agreement 91.20% < 98.00%",)
+    # The same 0.2 error fails fp16 and fp32.
+    assert verdict("fp16", cmp(0.2)) and verdict("fp32", cmp(0.2))
+
+
+def test_random_inputs_count_for_float_precisions_only():
+    off_on_noise = cmp(max_abs=0.3, agreement=0.5, rows=256)
+    assert verdict("fp32", cmp(1e-6), random=off_on_noise) == (
+        "max abs diff on random inputs 3.0e-01 > 1e-04 allowed for fp32",)
+    assert verdict("fp16", cmp(1e-3), random=off_on_noise)
+    assert verdict("static_int8", cmp(0.05, agreement=0.99), random=off_on_noise) == ()
+    assert verdict("dynamic_int8", cmp(0.05, agreement=0.99), random=off_on_noise) == ()
+
+
+def test_verdict_uses_the_table_passed_in():
+    loose = tolerances_with_overrides({"fp32": {"max_abs_diff": 1e-2}})
+    assert judge("fp32", loose["fp32"], cmp(3.2e-3), None, 0.9, 0.9) == ()
+    assert DEFAULT_TOLERANCES["fp32"].max_abs_diff == 1e-4  # the defaults are not changed
+
+
+# --- the tolerance table and its overrides ------------------------------------------------------
+
+
+def test_default_table_has_one_row_per_precision():
+    assert set(DEFAULT_TOLERANCES) == set(PRECISIONS)
+    assert DEFAULT_TOLERANCES["fp32"] == Tolerance(1e-4, 1.0, None, check_random_inputs=True)
+    assert DEFAULT_TOLERANCES["fp16"].max_abs_diff == 1e-2 and DEFAULT_TOLERANCES["fp16"].min_agreement == 0.995
+    for q in ("dynamic_int8", "static_int8"):
+        t = DEFAULT_TOLERANCES[q]
+        assert (t.max_abs_diff, t.min_agreement, t.max_accuracy_drop_pts, t.check_random_inputs) == (
+            None, 0.98, 1.0, False)
+
+
+@pytest.mark.parametrize("kwargs, field", [
+    ({"max_abs_diff": -1.0, "min_agreement": 1.0, "max_accuracy_drop_pts": None}, "max_abs_diff"),
+    ({"max_abs_diff": None, "min_agreement": 99.5, "max_accuracy_drop_pts": None}, "min_agreement"),
+    ({"max_abs_diff": None, "min_agreement": 0.9, "max_accuracy_drop_pts": float("nan")}, "max_accuracy_drop_pts"),
+    ({"max_abs_diff": "0.1", "min_agreement": 0.9, "max_accuracy_drop_pts": None}, "max_abs_diff"),
+])
+def test_tolerance_refuses_bad_values_naming_the_field(kwargs, field):
+    with pytest.raises(ToleranceError, match=field):
+        Tolerance(**kwargs)
+
+
+def test_parse_override_accepts_valid_strings():
+    assert parse_override("fp16.max_abs_diff=0.02") == ("fp16", "max_abs_diff", 0.02)
+    assert parse_override("static_int8.min_agreement=0.97") == ("static_int8", "min_agreement", 0.97)
+    assert parse_override(" dynamic_int8.max_accuracy_drop_pts = 2 ") == ("dynamic_int8", "max_accuracy_drop_pts", 2.0)
+    assert parse_override("fp32.max_abs_diff=none") == ("fp32", "max_abs_diff", None)
+    assert parse_override("fp16.check_random_inputs=false") == ("fp16", "check_random_inputs", False)
+    table = tolerances_with_overrides(parse_overrides(["fp16.max_abs_diff=0.02", "static_int8.min_agreement=0.97"]))
+    assert table["fp16"].max_abs_diff == 0.02 and table["fp16"].min_agreement == 0.995
+    assert table["static_int8"].min_agreement == 0.97 and table["dynamic_int8"].min_agreement == 0.98
+    assert tolerances_with_overrides({"fp16.max_abs_diff": 0.03})["fp16"].max_abs_diff == 0.03
+
+
+@pytest.mark.parametrize("text, named", [
+    ("fp16.max_diff=0.02", ["max_diff", *TOLERANCE_FIELDS]),  # unknown field: the valid ones are listed
+    ("fp8.max_abs_diff=0.02", ["fp8", *PRECISIONS]),
+    ("fp16.max_abs_diff=abc", ["max_abs_diff", "abc"]),
+    ("fp16.max_abs_diff", ["PRECISION.FIELD=VALUE", *TOLERANCE_FIELDS]),
+    ("max_abs_diff=0.02", ["PRECISION.FIELD=VALUE"]),
+    ("fp16.min_agreement=none", ["min_agreement", "none"]),
+    ("fp16.check_random_inputs=maybe", ["check_random_inputs", "maybe"]),
+])
+def test_parse_override_rejects_bad_strings_with_the_choices(text, named):
+    with pytest.raises(ToleranceError) as info:
+        parse_override(text)
+    for word in named:
+        assert word in str(info.value)
+
+
+def test_override_values_are_validated_where_the_row_is_built():
+    with pytest.raises(ToleranceError, match="min_agreement=1.5"):
+        tolerances_with_overrides(parse_overrides(["static_int8.min_agreement=1.5"]))
+    with pytest.raises(ToleranceError, match="max_abs_diff=-0.1"):
+        tolerances_with_overrides(parse_overrides(["fp16.max_abs_diff=-0.1"]))

@@ -1,0 +1,263 @@
+"""The cost model against hand-computed layers, the report's three models, and two independent counts.
+
+Every number here is worked out by hand in the comment beside it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from infer_bench.costmodel import LayerCost, ModelCost, model_cost, onnx_macs, tf_profiler_flops
+from infer_bench.errors import ArtifactError, InferBenchError
+from infer_bench.models import MODELS
+
+# How far an independent count (ONNX graph, TensorFlow's profiler) may sit from ours.
+CROSS_CHECK_TOLERANCE = 0.02
+
+# MACs of the report's models, layer by layer (output elements x kernel window x input channels).
+HAND_MACS = {
+    # conv 26*26*32*9 + conv 11*11*64*(9*32) + dense 1600*128 + dense 128*10
+    "simple_cnn": 194_688 + 2_230_272 + 204_800 + 1_280,
+    # conv 12*12*96*25, 5*5*256*(9*96), 2*2*384*(9*256), 2*2*384*(9*384), 2*2*256*(9*384),
+    # dense 256*4096, 4096*4096, 4096*10
+    "alexnet_fashion": 345_600 + 5_529_600 + 3_538_944 + 5_308_416 + 3_538_944
+    + 1_048_576 + 16_777_216 + 40_960,
+    # conv 54*54*96*(121*3), 22*22*256*(25*96), 8*8*384*(9*256), 6*6*384*(9*384), 4*4*256*(9*384),
+    # dense 256*4096, 4096*4096, 4096*1
+    "alexnet_catsdogs": 101_616_768 + 297_369_600 + 56_623_104 + 47_775_744 + 14_155_776
+    + 1_048_576 + 16_777_216 + 4_096,
+}
+PARAMS = {"simple_cnn": 225_034, "alexnet_fashion": 21_197_898, "alexnet_catsdogs": 21_586_689}
+
+
+def one_layer(input_shape, layer, batch_size=1) -> LayerCost:
+    import keras
+
+    model = keras.Sequential([keras.Input(input_shape), layer])
+    cost = model_cost(model, batch_size=batch_size)
+    assert len(cost.layers) == 1
+    return cost.layers[0]
+
+
+# --- hand-computed layers -----------------------------------------------------
+
+
+def test_conv_valid():
+    from keras import layers
+
+    cost = one_layer((8, 8, 3), layers.Conv2D(4, 3, activation="relu"))
+    assert cost.kind == "Conv2D"
+    assert cost.output_shape == (6, 6, 4)
+    assert cost.macs == 6 * 6 * 4 * 3 * 3 * 3 == 3888
+    assert cost.params == 4 * 27 + 4 == 112
+    assert cost.flops == 2 * 3888 + 144  # multiply + add per MAC, one bias add per output element
+    assert cost.activation_ops == 144  # ReLU, one per output element, not in flops
+    assert cost.activation_bytes == 144 * 4
+    # int8: 108 kernel weights at 1 B, 4 biases at 4 B (int32)
+    assert cost.weight_bytes == {"fp32": 448, "fp16": 224, "int8": 108 + 16}
+
+
+def test_conv_strided_same_padding_without_bias():
+    from keras import layers
+
+    cost = one_layer((9, 9, 2), layers.Conv2D(5, 3, strides=2, padding="same", use_bias=False))
+    assert cost.output_shape == (5, 5, 5)  # ceil(9 / 2)
+    assert cost.macs == 5 * 5 * 5 * (3 * 3 * 2) == 2250
+    assert cost.flops == 2 * 2250  # no bias, linear activation
+    assert cost.activation_ops == 0
+    assert cost.params == 90
+
+
+def test_grouped_conv():
+    from keras import layers
+
+    cost = one_layer((8, 8, 4), layers.Conv2D(6, 3, groups=2))
+    assert cost.macs == 6 * 6 * 6 * (3 * 3 * 2) == 3888  # each output channel sees 4 / 2 input channels
+    assert cost.params == 6 * 18 + 6
+
+
+@pytest.mark.parametrize(
+    "input_shape, pool, expected_shape, ops",
+    [
+        ((6, 6, 4), dict(pool_size=2), (3, 3, 4), 3 * 3 * 4 * 4),
+        ((12, 12, 2), dict(pool_size=3, strides=2), (5, 5, 2), 5 * 5 * 2 * 9),
+    ],
+)
+def test_max_pool_counts_window_ops_per_output_element(input_shape, pool, expected_shape, ops):
+    from keras import layers
+
+    cost = one_layer(input_shape, layers.MaxPooling2D(**pool))
+    assert cost.output_shape == expected_shape
+    assert (cost.macs, cost.flops, cost.params) == (0, ops, 0)
+
+
+def test_dense():
+    from keras import layers
+
+    cost = one_layer((20,), layers.Dense(7, activation="softmax"))
+    assert cost.macs == 20 * 7
+    assert cost.params == 20 * 7 + 7
+    assert cost.flops == 2 * 140 + 7
+    assert cost.activation_ops == 7
+    assert cost.weight_bytes["int8"] == 140 + 7 * 4
+
+
+def test_batchnorm_is_a_scale_and_shift_per_element():
+    from keras import layers
+
+    cost = one_layer((6, 6, 4), layers.BatchNormalization())
+    assert cost.macs == 0
+    assert cost.flops == 2 * 6 * 6 * 4
+    assert cost.params == 4 * 4  # gamma, beta, moving mean, moving variance
+    assert cost.weight_bytes == {"fp32": 64, "fp16": 32, "int8": 64}  # int8 keeps them float32
+
+
+@pytest.mark.parametrize("make", ["Flatten", "Dropout"])
+def test_reshaping_layers_cost_nothing(make):
+    from keras import layers
+
+    layer = layers.Flatten() if make == "Flatten" else layers.Dropout(0.5)
+    cost = one_layer((3, 3, 2), layer)
+    assert (cost.macs, cost.flops, cost.params, cost.activation_bytes) == (0, 0, 0, 0)
+
+
+def test_batch_scales_work_not_weights():
+    from keras import layers
+
+    one = one_layer((8, 8, 3), layers.Conv2D(4, 3), batch_size=1)
+    three = one_layer((8, 8, 3), layers.Conv2D(4, 3), batch_size=3)
+    assert (three.macs, three.flops, three.activation_bytes) == (3 * one.macs, 3 * one.flops, 3 * one.activation_bytes)
+    assert (three.params, three.weight_bytes) == (one.params, one.weight_bytes)
+
+
+def test_unknown_layer_names_the_supported_ones():
+    from keras import layers
+
+    with pytest.raises(InferBenchError, match="Conv2DTranspose.*Conv2D"):
+        one_layer((8, 8, 3), layers.Conv2DTranspose(4, 3))
+
+
+def test_bad_batch_size_is_refused():
+    import keras
+    from keras import layers
+
+    with pytest.raises(InferBenchError, match="batch_size must be an int >= 1, got 0"):
+        model_cost(keras.Sequential([keras.Input((4,)), layers.Dense(2)]), batch_size=0)
+
+
+# --- the report's models --------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built():
+    """The three report models, untrained, built once."""
+    return {name: spec.build() for name, spec in MODELS.items()}
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_model_totals(built, name):
+    cost = model_cost(built[name])
+    assert cost.macs == HAND_MACS[name]
+    assert cost.params == PARAMS[name] == built[name].count_params()
+    assert cost.weight_bytes["fp32"] == 4 * PARAMS[name]
+    assert cost.weight_bytes["fp16"] == 2 * PARAMS[name]
+    assert PARAMS[name] < cost.weight_bytes["int8"] < 1.01 * PARAMS[name]  # nearly all weights are kernels
+    assert cost.macs * 2 < cost.flops < cost.macs * 2 * 1.02  # bias, pooling and BN are under 2%
+    assert cost.input_bytes == 4 * int(np.prod(MODELS[name].input_shape))
+
+
+def test_simple_cnn_flops_by_hand(built):
+    cost = model_cost(built["simple_cnn"])
+    bias_adds = 26 * 26 * 32 + 11 * 11 * 64 + 128 + 10
+    pool_ops = 13 * 13 * 32 * 4 + 5 * 5 * 64 * 4
+    assert cost.flops == 2 * HAND_MACS["simple_cnn"] + bias_adds + pool_ops == 5_319_626
+    assert cost.activation_ops == bias_adds  # every layer with a bias also has an activation here
+    # layer outputs at fp32; Flatten writes nothing new
+    assert cost.activation_bytes == 4 * (26 * 26 * 32 + 13 * 13 * 32 + 11 * 11 * 64 + 5 * 5 * 64 + 128 + 10)
+
+
+def test_to_dict_has_the_json_keys(built):
+    data = model_cost(built["simple_cnn"], batch_size=2).to_dict()
+    assert {"flops", "macs", "params", "weight_bytes", "activation_bytes", "input_bytes", "layers"} <= set(data)
+    assert set(data["weight_bytes"]) == {"fp32", "fp16", "int8"}
+    assert data["macs"] == 2 * HAND_MACS["simple_cnn"]
+    assert data["input_bytes"] == 2 * 28 * 28 * 4
+    assert [layer["kind"] for layer in data["layers"]][:2] == ["Conv2D", "MaxPooling2D"]
+    assert data["layers"][0]["output_shape"] == [26, 26, 32]
+
+
+def test_tf_profiler_agrees_on_flops(built):
+    """TensorFlow's profiler adds only softmax (5 per element); it leaves out ReLU, as we do."""
+    model = built["simple_cnn"]
+    ours = model_cost(model).flops
+    theirs = tf_profiler_flops(model)
+    assert abs(theirs - ours) <= CROSS_CHECK_TOLERANCE * ours
+    assert theirs - ours == 5 * 10
+
+
+# --- ONNX cross-check -----------------------------------------------------------
+
+
+def export_onnx(model, path):
+    model(np.zeros((1, *model.inputs[0].shape[1:]), np.float32))  # Keras' exporter needs one call first
+    model.export(str(path), format="onnx", verbose=False)
+    return path
+
+
+@pytest.mark.parametrize("name", ["simple_cnn", pytest.param("alexnet_fashion", marks=pytest.mark.slow)])
+def test_onnx_graph_agrees_on_macs(built, name, tmp_path):
+    path = export_onnx(built[name], tmp_path / f"{name}.onnx")
+    ours = model_cost(built[name]).macs
+    theirs = onnx_macs(path)
+    assert abs(theirs - ours) <= CROSS_CHECK_TOLERANCE * ours
+    assert onnx_macs(path, batch_size=4) == 4 * theirs
+    if name == "simple_cnn":  # the int8 graph (ConvInteger, MatMulInteger) does the same work
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        quantize_dynamic(str(path), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
+        assert onnx_macs(tmp_path / "int8.onnx") == theirs
+
+
+def test_onnx_macs_on_hand_built_graph():
+    """Grouped Conv, Gemm with transA, and MatMul on a symbolic batch, counted by hand."""
+    from onnx import TensorProto, helper, numpy_helper
+
+    f = TensorProto.FLOAT
+    nodes = [
+        helper.make_node("Conv", ["x", "w"], ["y"], group=2),
+        helper.make_node("Gemm", ["a", "b"], ["g"], transA=1),
+        helper.make_node("MatMul", ["m", "k"], ["z"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "hand",
+        [helper.make_tensor_value_info("x", f, [1, 4, 8, 8]),
+         helper.make_tensor_value_info("a", f, [5, 3]),
+         helper.make_tensor_value_info("m", f, ["batch", 10])],
+        [helper.make_tensor_value_info(n, f, None) for n in ("y", "g", "z")],
+        initializer=[numpy_helper.from_array(np.zeros((6, 2, 3, 3), np.float32), "w"),
+                     numpy_helper.from_array(np.zeros((5, 7), np.float32), "b"),
+                     numpy_helper.from_array(np.zeros((10, 4), np.float32), "k")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    conv = 6 * 6 * 6 * (2 * 3 * 3)  # y is 1x6x6x6; each output sees 2 channels x 3x3
+    gemm = 3 * 7 * 5  # A^T is 3x5, so K = 5
+    assert onnx_macs(model) == conv + gemm + 1 * 4 * 10
+    assert onnx_macs(model, batch_size=3) == conv + gemm + 3 * 4 * 10  # only the symbolic batch takes it
+
+
+def test_onnx_macs_missing_file(tmp_path):
+    with pytest.raises(ArtifactError, match="No ONNX file"):
+        onnx_macs(tmp_path / "nope.onnx")
+
+
+def test_model_cost_from_layer_costs():
+    """ModelCost's totals are sums of its layers; bad values are refused where they are built."""
+    fc = LayerCost("fc", "Dense", (5,), macs=20, flops=45, params=25,
+                   weight_bytes={"fp32": 100, "fp16": 50, "int8": 40}, activation_bytes=20, activation_ops=5)
+    cost = ModelCost("tiny", 1, (4,), [fc, fc])
+    assert (cost.macs, cost.flops, cost.params, cost.activation_bytes) == (40, 90, 50, 40)
+    assert cost.weight_bytes == {"fp32": 200, "fp16": 100, "int8": 80}
+    with pytest.raises(InferBenchError, match="macs must be an int >= 0, got -1"):
+        LayerCost("bad", "Dense", (1,), macs=-1, flops=0, params=0,
+                  weight_bytes={"fp32": 0, "fp16": 0, "int8": 0}, activation_bytes=0)
