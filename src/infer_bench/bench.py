@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .adapt import check_inputs
 from .data import load_test_set
 from .errors import InferBenchError, unknown_name
 from .export import FORMATS, QUANTIZATIONS
@@ -72,6 +73,9 @@ class BenchPlan:
     threads: int | None = None
     artifacts: list[Path] = field(default_factory=list)
     data_dir: str | None = None
+    dataset: str | None = None  # feed this dataset to every case instead of each model's own
+    adapt: bool = False  # resize / convert channels when the dataset does not fit a model
+    unsafe_keras: bool = False
 
     def validate(self) -> None:
         """Refuse unknown names and impossible numbers before any work starts."""
@@ -86,6 +90,8 @@ class BenchPlan:
                                   "pass e.g. --batch-sizes 1,8,32,128.")
         if self.min_time_s < 0:
             raise InferBenchError(f"--min-time {self.min_time_s} must be >= 0 seconds.", "pass e.g. --min-time 1.")
+        if self.dataset is not None and self.dataset not in INPUT_ROWS:
+            raise unknown_name("dataset", self.dataset, INPUT_ROWS)
         if self.threads is not None and self.threads < 1:
             raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
 
@@ -147,12 +153,17 @@ def _dataset_for_shape(path: Path, input_shape) -> str:
     return dataset
 
 
-def _rotation(dataset: str, data_dir, cache: dict) -> InputRotation:
-    """Real test images of ``dataset`` (loaded once per run), rotated between calls."""
-    if dataset not in cache:
+def _rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
+    """Real test images of ``dataset`` (loaded once per run), checked against the model's
+    ``input_shape`` (adapted if asked), rotated between calls."""
+    key = (dataset, None if input_shape is None else tuple(input_shape[1:]))
+    if key not in cache:
         x, _ = load_test_set(dataset, data_dir, limit=INPUT_ROWS[dataset])
-        cache[dataset] = InputRotation(np.ascontiguousarray(x, dtype=np.float32))
-    return cache[dataset]
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if input_shape is not None:
+            x = check_inputs(x, tuple(input_shape), f"The {dataset} test set", adapt)
+        cache[key] = InputRotation(x)
+    return cache[key]
 
 
 def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str], None]) -> list[BenchResult]:
@@ -165,15 +176,16 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
             return [BenchResult.skipped_case(**meta, runtime=case.runtime, device="cuda", batch_size=b,
                                              reason=f"CUDA unavailable: {reason}") for b in plan.batch_sizes]
     runtime = get_runtime(case.runtime)
-    options = LoadOptions(device=case.device, threads=plan.threads)
+    options = LoadOptions(device=case.device, threads=plan.threads, unsafe_keras=plan.unsafe_keras)
     # Data is loaded before the cold start so it is not mixed into the load time. A user's own
     # --artifact file has no manifest entry: one untimed load tells its input shape first.
-    dataset = case.dataset
-    if not dataset:
+    dataset, input_shape = plan.dataset or case.dataset, e.input_shape or None
+    if not dataset or not input_shape:
         probe = runtime.load(case.path, options)
-        dataset = _dataset_for_shape(case.path, probe.input_shape)
+        input_shape = probe.input_shape
+        dataset = dataset or _dataset_for_shape(case.path, input_shape)
         probe.close()
-    rotation = _rotation(dataset, plan.data_dir, inputs_cache)
+    rotation = _rotation(dataset, plan.data_dir, inputs_cache, input_shape, plan.adapt)
     cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
     session = cold.session
     out = []

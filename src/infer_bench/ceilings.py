@@ -205,8 +205,10 @@ def _measure_copy(mib: int, threads: int, plan: CeilingPlan) -> dict:
 def measure_ceilings(threads: int | None = None, quick: bool = False) -> MachineCeilings:
     """Measure fp32 and int8 matrix-multiply peaks and memory bandwidth at ``threads`` threads.
 
-    ``threads=None`` means all cores, as for the runtimes. About 3 s on 2
-    cores (``quick``: well under 1 s, smoke-test numbers only).
+    ``threads=None`` means all cores, as for the runtimes. 3-5 s on 2 busy
+    cores (``quick``: well under 1 s, smoke-test numbers only). On a busy
+    machine the best run can differ a lot between calls; ``details`` keeps
+    every run and the 1-minute load average seen before measuring.
     """
     from .runtimes import devices
 

@@ -77,6 +77,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
                    help="also benchmark this .keras/.onnx/.tflite file (repeatable)")
     p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
+    p.add_argument("--dataset", default=None, choices=["fashion_mnist", "cats_vs_dogs"],
+                   help="feed this dataset's test images to every model (default: each model's own)")
+    p.add_argument("--adapt", action="store_true",
+                   help="resize images to each model's input size and convert grayscale/RGB (the report's fix)")
+    p.add_argument("--unsafe-keras", action="store_true",
+                   help="load .keras files with Keras safe mode off (runs code stored in them: trusted files only)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="write results here (refuses an existing file) instead of results/bench-<time>.json")
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
@@ -160,7 +166,8 @@ def cmd_bench(args) -> int:
     plan = BenchPlan(exported=args.exported, models=args.models, formats=args.formats,
                      quantizations=args.quantizations, runtimes=args.runtimes, devices=args.devices,
                      batch_sizes=args.batch_sizes, min_time_s=args.min_time, threads=args.threads,
-                     artifacts=args.artifact, data_dir=args.data_dir)
+                     artifacts=args.artifact, data_dir=args.data_dir, dataset=args.dataset, adapt=args.adapt,
+                     unsafe_keras=args.unsafe_keras)
     plan.validate()
     writer = ResultsWriter(args.json or args.results_dir, capture_environment(args.threads))
     if not args.artifact or args.models:
@@ -261,6 +268,12 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("infer-bench: interrupted.", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug or an unforeseen failure: still one paragraph, no traceback
+        if debug:
+            traceback.print_exc()
+        print(f"infer-bench: unexpected error: {type(exc).__name__}: {exc}. Rerun with --debug for the "
+              "traceback; if the input looks right, please report it.", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

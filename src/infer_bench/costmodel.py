@@ -328,7 +328,9 @@ def model_cost(keras_model, batch_size: int = 1) -> ModelCost:
             "build it with a keras.Input (or call it once) before costing it.",
         )
     if len(keras_model.inputs) != 1:
-        raise InferBenchError(f"The cost model handles one-input models; {keras_model.name!r} has {len(keras_model.inputs)}.")
+        raise InferBenchError(
+            f"The cost model handles one-input models; {keras_model.name!r} has {len(keras_model.inputs)}."
+        )
     rules = _rules()
 
     def flatten(model):

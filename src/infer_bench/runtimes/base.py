@@ -24,12 +24,15 @@ class LoadOptions:
     ``threads``: intra-op threads for CPU runtimes (the same for every runtime
     in one comparison; ``None`` = all cores). ``jit_compile``: XLA for
     ``tf_function``. ``xnnpack``: LiteRT's XNNPACK delegate (default on).
+    ``unsafe_keras``: load ``.keras`` files with Keras safe mode off, which runs
+    Python code stored in the file (Lambda layers); only for files you trust.
     """
 
     device: str = "cpu"
     threads: int | None = None
     jit_compile: bool = False
     xnnpack: bool = True
+    unsafe_keras: bool = False
 
     def __post_init__(self):
         if self.device not in DEVICES:

@@ -21,7 +21,7 @@ class KerasCall:
     def load(self, path: Path, options: LoadOptions) -> BasicSession:
         """Load a .keras file for ``options.device`` (``jit_compile`` does not apply: eager)."""
         tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
-        model = load_keras_model(path, self.name, tf, tf_device)
+        model = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
         shape, dtype = keras_input_spec(model)
 
         def run(batch: np.ndarray) -> np.ndarray:

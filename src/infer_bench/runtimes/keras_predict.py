@@ -15,8 +15,12 @@ from . import devices
 from .base import BasicSession, LoadOptions
 
 
-def load_keras_model(path: Path, runtime: str, tf, tf_device: str):
-    """Load a .keras file (safe mode, not compiled) with its weights on ``tf_device``."""
+def load_keras_model(path: Path, runtime: str, tf, tf_device: str, unsafe: bool = False):
+    """Load a .keras file (safe mode unless ``unsafe``, not compiled) with its weights on ``tf_device``.
+
+    Safe mode refuses to deserialize Python code stored in the file (a Lambda
+    layer's bytecode): loading a model must not run code from it.
+    """
     path = devices.artifact_path(path, runtime)
     if path.suffix != ".keras":
         raise ArtifactError(f"{runtime} loads .keras files; got {str(path)!r}.", "pass the model's .keras file.")
@@ -25,8 +29,14 @@ def load_keras_model(path: Path, runtime: str, tf, tf_device: str):
         # Variables are created where the model is loaded: under the run device,
         # so a CPU run on a GPU machine does not copy weights from the GPU each call.
         with tf.device(tf_device):
-            return keras.saving.load_model(path, safe_mode=True, compile=False)
+            return keras.saving.load_model(path, safe_mode=not unsafe, compile=False)
     except Exception as exc:  # Keras raises ValueError, TypeError, OSError, zipfile errors...
+        if "safe_mode" in str(exc) or "Lambda" in str(exc):
+            raise ArtifactError(
+                f"{str(path)!r} contains a Lambda layer, i.e. Python code stored in the model file; Keras safe "
+                "mode refuses to run code from a model file, so it was not loaded.",
+                "if you wrote this file or trust its source, pass --unsafe-keras to load it knowingly.",
+            ) from exc
         raise ArtifactError(
             f"Keras could not load {str(path)!r}: {exc}", "re-save the model with this Keras version."
         ) from exc
@@ -56,7 +66,7 @@ class KerasPredict:
     def load(self, path: Path, options: LoadOptions) -> BasicSession:
         """Load a .keras file for ``options.device``; see the module docstring."""
         tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
-        model = load_keras_model(path, self.name, tf, tf_device)
+        model = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
         # Keras' default jit_compile="auto" turns XLA on whenever TensorFlow
         # sees a GPU, even for CPU runs: pin it off so predict means the same
         # thing on every machine. XLA is the tf_function runtime's option.

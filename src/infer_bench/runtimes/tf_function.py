@@ -65,7 +65,7 @@ class TfFunction:
         if path.is_dir():
             call, shape, dtype, keep = _savedmodel_callable(path, self.name, tf, tf_device)
         else:
-            keep = load_keras_model(path, self.name, tf, tf_device)
+            keep = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
             shape, dtype = keras_input_spec(keep)
 
             def call(x, model=keep):
