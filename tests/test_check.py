@@ -79,15 +79,15 @@ def report(checked):
     return checked[0]
 
 
-def by_key(report):
-    return {(r.format, r.quantization): r for r in report.results}
+def by_key(results):
+    return {(r.format, r.quantization): r for r in results}
 
 
 @pytest.mark.slow
 def test_every_artifact_is_checked_and_float_ones_pass(report):
-    results = by_key(report)
+    results = by_key(report.entries)
     # 10 artifacts exported; the .keras file is the reference, not checked against itself.
-    assert len(report.results) == 9 and ("keras", "fp32") not in results
+    assert len(report.entries) == 9 and ("keras", "fp32") not in results
     for key in FLOAT_FORMATS:
         r = results[key]
         assert r.verdict == PASS, (key, r.reasons)
@@ -103,7 +103,7 @@ def test_every_artifact_is_checked_and_float_ones_pass(report):
 def test_quantized_artifacts_have_finite_numbers_and_honest_verdicts(report):
     # A 1-epoch model has near-tied softmax outputs, so int8 rounding may honestly flip
     # more than 2% of its top-1 classes: assert the numbers and that the verdict follows them.
-    for r in report.results:
+    for r in report.entries:
         if r.quantization not in ("dynamic_int8", "static_int8"):
             continue
         for value in (r.reference_accuracy, r.test_accuracy, r.test.max_abs_diff, r.test.mean_abs_diff,
@@ -187,7 +187,7 @@ def test_damaged_weights_and_wrong_input_scaling_fail(export_dir, tmp_path):
     lines = []
     rep = run_check(None, extra_artifacts=[fp32, damaged, scaled], reference=export_dir / MODEL / f"{MODEL}.keras",
                     limit=ROWS, log=lines.append)
-    intact, bad_weights, bad_scaling = rep.results
+    intact, bad_weights, bad_scaling = rep.entries
     assert sum(line.startswith("reference ") for line in lines) == 1  # one Keras run for all three
     assert (intact.model, intact.format, intact.quantization) == (MODEL, "onnx", "fp32")
     assert intact.verdict == PASS, intact.reasons
@@ -196,7 +196,8 @@ def test_damaged_weights_and_wrong_input_scaling_fail(export_dir, tmp_path):
         assert bad.test.max_abs_diff > DEFAULT_TOLERANCES["fp32"].max_abs_diff
         assert any(r.startswith("max abs diff ") and "allowed for fp32" in r for r in bad.reasons), bad.reasons
     assert any("top-1 agreement" in r for r in bad_scaling.reasons)
-    assert "FAIL: max abs diff" in format_table(rep)
+    assert bad_weights.extra and bad_weights.label == f"{MODEL} onnx/fp32 ({damaged.name})"
+    assert f"{MODEL} ({damaged.name})" in format_table(rep) and "FAIL: max abs diff" in format_table(rep)
 
 
 @pytest.mark.slow
@@ -206,12 +207,21 @@ def test_checksum_mismatch_fails_that_artifact_and_the_rest_go_on(export_dir, tm
     target = copy / MODEL / f"{MODEL}_fp16.onnx"
     with open(target, "ab") as f:
         f.write(b"\0")
-    rep = run_check(copy, limit=100, log=quiet)
-    results = by_key(rep)
-    assert len(rep.results) == 9 and not rep.ok
+    # An extra artifact checked against the export's own Keras file shares its one reference run.
+    extra = tmp_path / f"{MODEL}_copy.onnx"
+    shutil.copy(copy / MODEL / f"{MODEL}_fp32.onnx", extra)
+    lines = []
+    rep = run_check(copy, extra_artifacts=[extra], reference=copy / MODEL / f"{MODEL}.keras", limit=100,
+                    log=lines.append)
+    assert sum(line.startswith("reference ") for line in lines) == 1
+    assert len(rep.entries) == 10 and rep.entries[-1].extra and rep.entries[-1].verdict == PASS
+    results = by_key(rep.entries[:9])
+    assert not rep.ok and [r.label for r in rep.failed if r.quantization == "fp16"] == [f"{MODEL} onnx/fp16"]
     broken = results[("onnx", "fp16")]
     assert broken.verdict == FAIL and broken.test is None
-    assert broken.reasons[0].startswith("checksum mismatch: ") and "checksum" in broken.reasons[0]
+    assert broken.reasons[0].startswith("checksum mismatch: ")
+    assert "does not match its manifest checksum" in broken.reasons[0]
+    assert any(f"[{i}/10]" in line and "checksum mismatch" in line for i, line in enumerate(lines))
     for key in FLOAT_FORMATS - {("onnx", "fp16")}:
         assert results[key].verdict == PASS, results[key].reasons
     assert report_to_dict(rep)["results"][list(results).index(("onnx", "fp16"))]["max_abs_diff"] is None
@@ -270,8 +280,9 @@ def test_compare_outputs_hand_computed():
 def test_compare_outputs_sigmoid_side_of_half_and_relative_floor():
     c = compare_outputs(np.array([[0.4], [0.6], [0.0]]), np.array([[0.6], [0.6], [1e-4]]), binary=True)
     assert c.top1_agreement == pytest.approx(2 / 3)
-    # The third row: 1e-4 away from 0 is 1e-4 / floor, not infinity.
-    assert compare_outputs(np.array([[0.0]]), np.array([[1e-4]]), True).max_rel_diff == pytest.approx(1e-4 / REL_DIFF_FLOOR)
+    # An output 1e-4 away from a Keras output of 0 is off by 1e-4 / floor, not infinitely.
+    near_zero = compare_outputs(np.array([[0.0]]), np.array([[1e-4]]), binary=True)
+    assert near_zero.max_rel_diff == pytest.approx(1e-4 / REL_DIFF_FLOOR)
     assert c.max_rel_diff == pytest.approx(0.2 / 0.4)
 
 
@@ -327,6 +338,8 @@ def test_random_inputs_count_for_float_precisions_only():
 def test_verdict_uses_the_table_passed_in():
     loose = tolerances_with_overrides({"fp32": {"max_abs_diff": 1e-2}})
     assert judge("fp32", loose["fp32"], cmp(3.2e-3), None, 0.9, 0.9) == ()
+    odd = tolerances_with_overrides({"fp32": {"max_abs_diff": 0.015}})  # the limit is shown exactly, not as 2e-02
+    assert judge("fp32", odd["fp32"], cmp(0.02), None, 0.9, 0.9) == ("max abs diff 2.0e-02 > 1.5e-02 allowed for fp32",)
     assert DEFAULT_TOLERANCES["fp32"].max_abs_diff == 1e-4  # the defaults are not changed
 
 

@@ -38,7 +38,7 @@ import numpy as np
 
 from .errors import ArtifactError, InferBenchError, unknown_name
 from .manifest import ArtifactEntry, Manifest, load_manifest, verify_entry
-from .tolerances import DEFAULT_TOLERANCES, PRECISIONS, Tolerance, tolerance_for, tolerances_to_dict
+from .tolerances import DEFAULT_TOLERANCES, PRECISIONS, Tolerance, format_limit, tolerances_to_dict
 
 SCHEMA_VERSION = 1
 REFERENCE_RUNTIME = "keras_predict"  # the report's way of running the Keras model
@@ -53,6 +53,7 @@ DATASET_BY_INPUT_SHAPE = {(28, 28, 1): "fashion_mnist", (224, 224, 3): "cats_vs_
 SAVEDMODEL_MARKER = "saved_model.pb"
 SUFFIX_FORMATS = {".onnx": "onnx", ".tflite": "tflite", ".keras": "keras"}
 PASS, FAIL = "PASS", "FAIL"
+ACCURACY_NOTE_PTS = 0.1  # Keras accuracy further than this from the one recorded at training gets a note
 
 
 # --- comparing outputs -------------------------------------------------------------------------
@@ -103,7 +104,7 @@ def judge(precision: str, tolerance: Tolerance, test: OutputComparison, random: 
         reasons.append(f"{test.nonfinite} output values are NaN or infinite on the test set")
     limit = tolerance.max_abs_diff
     if limit is not None and not test.max_abs_diff <= limit:
-        reasons.append(f"max abs diff {test.max_abs_diff:.1e} > {limit:.0e} allowed for {precision}")
+        reasons.append(f"max abs diff {test.max_abs_diff:.1e} > {format_limit(limit)} allowed for {precision}")
     if not test.top1_agreement >= tolerance.min_agreement:
         reasons.append(f"top-1 agreement {test.top1_agreement:.2%} < {tolerance.min_agreement:.2%}")
     drop_limit = tolerance.max_accuracy_drop_pts
@@ -114,8 +115,8 @@ def judge(precision: str, tolerance: Tolerance, test: OutputComparison, random: 
         if random.nonfinite:
             reasons.append(f"{random.nonfinite} output values are NaN or infinite on random inputs")
         elif limit is not None and not random.max_abs_diff <= limit:
-            reasons.append(f"max abs diff on random inputs {random.max_abs_diff:.1e} > {limit:.0e} allowed "
-                           f"for {precision}")
+            reasons.append(f"max abs diff on random inputs {random.max_abs_diff:.1e} > {format_limit(limit)} "
+                           f"allowed for {precision}")
     return tuple(reasons)
 
 
@@ -137,6 +138,7 @@ class CheckResult:
     random: OutputComparison | None
     reasons: tuple[str, ...]
     seconds: float
+    extra: bool = False  # given as an extra artifact, not listed in the export's manifest
 
     @property
     def passed(self) -> bool:
@@ -148,7 +150,8 @@ class CheckResult:
 
     @property
     def label(self) -> str:
-        return f"{self.model} {self.format}/{self.quantization}"
+        """e.g. "simple_cnn onnx/fp16"; an extra artifact adds its file name."""
+        return f"{self.model} {self.format}/{self.quantization}" + (f" ({Path(self.path).name})" if self.extra else "")
 
     @property
     def accuracy_delta_pts(self) -> float | None:
@@ -166,7 +169,7 @@ class CheckResult:
 class CheckReport:
     """All results of one check, with the tolerances they were judged by."""
 
-    results: list[CheckResult]
+    entries: list[CheckResult]
     tolerances: dict[str, Tolerance]
     exported: str | None
     created: str
@@ -174,17 +177,13 @@ class CheckReport:
     random_rows: int = RANDOM_ROWS
 
     @property
-    def entries(self) -> list[CheckResult]:
-        return self.results
-
-    @property
     def ok(self) -> bool:
         """True when every artifact passed."""
-        return all(r.passed for r in self.results)
+        return all(r.passed for r in self.entries)
 
     @property
     def failed(self) -> list[CheckResult]:
-        return [r for r in self.results if not r.passed]
+        return [r for r in self.entries if not r.passed]
 
 
 # --- what to check -----------------------------------------------------------------------------
@@ -245,6 +244,7 @@ class _Group:
     reference: Path | None
     dataset: str | None  # None: inferred from the reference model's input shape
     binary: bool | None  # None: inferred from the reference outputs (one output = sigmoid)
+    recorded: tuple[float, int] | None = None  # (test accuracy, test rows) recorded at training
     reference_problem: str | None = None  # why the reference cannot be used
     jobs: list[_Job] = field(default_factory=list)
 
@@ -263,6 +263,8 @@ def _groups_from_manifest(exported: Path, models) -> list[_Group]:
         entries = manifest.entries(models=[name])
         keras = [e for e in entries if e.format == "keras"]
         group = _Group(name, None, info.get("dataset"), info.get("binary"))
+        if "test_accuracy" in info and "test_rows" in info:
+            group.recorded = (float(info["test_accuracy"]), int(info["test_rows"]))
         if not keras:
             group.reference_problem = f"the manifest lists no Keras model for {name}"
         else:
@@ -379,6 +381,9 @@ def _run_reference(group: _Group, test_sets: _TestSets, random_rows: int, log) -
     acc = accuracy_of_outputs(outputs, y, binary)
     log(f"reference {group.model}: {REFERENCE_RUNTIME} on {len(x):,} {dataset} test images, accuracy {acc:.2%} "
         f"({time.perf_counter() - t0:.1f} s)")
+    if group.recorded and group.recorded[1] == len(y) and abs(group.recorded[0] - acc) * 100 > ACCURACY_NOTE_PTS:
+        log(f"  note: training recorded {group.recorded[0]:.2%} on the same {len(y):,} rows; the test data or "
+            "its preprocessing differ from training's")
     return _ReferenceRun(dataset, binary, batch, x, y, outputs, acc, random_x, random_outputs)
 
 
@@ -390,17 +395,19 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
 
     def failed(reason: str, runtime=None) -> CheckResult:
         return CheckResult(job.model, job.format, job.quantization, str(job.path), runtime, ref.accuracy,
-                           None, None, None, (reason,), time.perf_counter() - t0)
+                           None, None, None, (reason,), time.perf_counter() - t0, job.entry is None)
 
+    tolerance = tolerances.get(job.quantization)
+    if tolerance is None:
+        return failed(f"no tolerance for precision {job.quantization!r} (the table has: {', '.join(tolerances)})")
     if job.entry is not None:
         try:
             verify_entry(job.manifest, job.entry)
         except ArtifactError as exc:
             kind = "checksum mismatch" if job.path.exists() else "artifact missing"
-            return failed(f"{kind}: {exc.problem}")
+            return failed(f"{kind}: {exc.problem.removeprefix(job.entry.label + ': ')}")
     runtime = None
     try:
-        tolerance = tolerance_for(job.quantization, tolerances)
         runtime = _default_runtime(job.format)
         session = get_runtime(runtime).load(job.path, LoadOptions(device="cpu"))
         try:
@@ -415,7 +422,7 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
         return failed(f"could not be loaded or run: {_error_text(exc)}", runtime)
     reasons = judge(job.quantization, tolerance, test, random, ref.accuracy, acc)
     return CheckResult(job.model, job.format, job.quantization, str(job.path), runtime, ref.accuracy, acc,
-                       test, random, reasons, time.perf_counter() - t0)
+                       test, random, reasons, time.perf_counter() - t0, job.entry is None)
 
 
 def _progress_line(k: int, n: int, r: CheckResult) -> str:
@@ -446,10 +453,17 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
     tolerances = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
     if limit is not None and limit < 1:
         raise InferBenchError(f"limit={limit!r} is not allowed.", "use a number of rows >= 1, or None for all.")
+    if random_rows < 1:
+        raise InferBenchError(f"random_rows={random_rows!r} is not allowed.", "use a number of rows >= 1.")
     groups = _groups_from_manifest(Path(exported), models) if exported is not None else []
     extra = _group_for_extras(extra_artifacts, reference)
     if extra is not None:
-        groups.append(extra)
+        # Against a Keras model of the export folder: join its group, so the model runs once.
+        same = [g for g in groups if g.reference is not None and g.reference.resolve() == extra.reference.resolve()]
+        if same:
+            same[0].jobs.extend(extra.jobs)
+        else:
+            groups.append(extra)
     total = sum(len(g.jobs) for g in groups)
     if total == 0:
         raise InferBenchError("There is nothing to check: no artifacts were selected.",
@@ -470,7 +484,7 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
         for job in group.jobs:
             if ref is None:
                 result = CheckResult(job.model, job.format, job.quantization, str(job.path), None, None, None, None,
-                                     None, (problem,), 0.0)
+                                     None, (problem,), 0.0, job.entry is None)
             else:
                 result = _check_one(job, ref, tolerances)
             results.append(result)
@@ -499,10 +513,11 @@ def _sci(x: float | None) -> str:
 def table_rows(report: CheckReport) -> list[list[str]]:
     """One row per artifact for ``TABLE_HEADERS``."""
     rows = []
-    for r in report.results:
+    for r in report.entries:
+        model = r.model + (f" ({Path(r.path).name})" if r.extra else "")
         delta = r.accuracy_delta_pts
         verdict = r.verdict if r.passed else f"{FAIL}: " + "; ".join(r.reasons)
-        rows.append([r.model, r.format, r.quantization, _pct(r.reference_accuracy), _pct(r.test_accuracy),
+        rows.append([model, r.format, r.quantization, _pct(r.reference_accuracy), _pct(r.test_accuracy),
                      "" if delta is None else f"{delta:+.2f}", _pct(r.test.top1_agreement if r.test else None),
                      _sci(r.test.max_abs_diff if r.test else None),
                      _sci(r.random.max_abs_diff if r.random else None), verdict])
@@ -537,7 +552,7 @@ def result_to_dict(r: CheckResult) -> dict:
         "random_max_rel_diff": _finite(rnd.max_rel_diff) if rnd else None,
         "random_top1_agreement": rnd.top1_agreement if rnd else None,
         "rows": r.rows, "random_rows": rnd.rows if rnd else 0,
-        "verdict": r.verdict, "reasons": list(r.reasons), "seconds": r.seconds,
+        "verdict": r.verdict, "reasons": list(r.reasons), "seconds": r.seconds, "extra": r.extra,
     }
 
 
@@ -554,7 +569,7 @@ def report_to_dict(report: CheckReport) -> dict:
         "random_inputs": {"rows": report.random_rows, "seed": RANDOM_SEED, "low": RANDOM_RANGE[0],
                           "high": RANDOM_RANGE[1], "distribution": "uniform"},
         "tolerances": tolerances_to_dict(report.tolerances),
-        "results": [result_to_dict(r) for r in report.results],
+        "results": [result_to_dict(r) for r in report.entries],
     }
 
 

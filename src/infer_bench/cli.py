@@ -107,6 +107,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the comparison as JSON")
     p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
     p.set_defaults(func=cmd_regress)
+
+    p = sub.add_parser("report", help="Markdown report with figures and a deployment decision table")
+    _add_exported(p)
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                   help="where bench/check/explain results are (default: results/)")
+    p.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="output folder (default: report/)")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
@@ -231,6 +238,15 @@ def cmd_regress(args) -> int:
                       f"{c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%), confirmed on a second measurement.")
         return 1
     print(f"No regression above {args.threshold:g}% in {len(outcome.comparisons)} cases.")
+    return 0
+
+
+def cmd_report(args) -> int:
+    """``infer-bench report``."""
+    from .report import write_report
+
+    path = write_report(args.exported, args.results_dir, args.out)
+    print(f"Report: {path}")
     return 0
 
 

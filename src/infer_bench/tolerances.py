@@ -42,6 +42,15 @@ class ToleranceError(InferBenchError, ValueError):
     """A tolerance value or an override string is invalid."""
 
 
+def format_limit(value: float) -> str:
+    """A limit in the shortest exact scientific form: 1e-04, 2.5e-02 (never rounded to look tighter)."""
+    for digits in range(4):
+        text = f"{value:.{digits}e}"
+        if float(text) == value:
+            return text
+    return f"{value:.4e}"
+
+
 def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
@@ -78,7 +87,7 @@ class Tolerance:
         """The limits in words, e.g. "max abs diff <= 1e-04, agreement >= 100.00%"."""
         parts = []
         if self.max_abs_diff is not None:
-            parts.append(f"max abs diff <= {self.max_abs_diff:.0e}"
+            parts.append(f"max abs diff <= {format_limit(self.max_abs_diff)}"
                          + (" (also on random inputs)" if self.check_random_inputs else ""))
         parts.append(f"agreement >= {self.min_agreement:.2%}")
         if self.max_accuracy_drop_pts is not None:

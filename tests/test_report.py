@@ -1,0 +1,202 @@
+"""Figures and the Markdown report, from the small hand-made results file."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from infer_bench import figures
+from infer_bench.errors import InferBenchError
+from infer_bench.report import latest_json, md_table, write_report
+from infer_bench.results import load_results
+
+DATA = Path(__file__).parent / "data" / "results_small.json"
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+EXPLAIN = {
+    "schema_version": 1,
+    "machine": {"peak_gflops_fp32": 150.0, "peak_gops_int8": 400.0, "memory_gbps": 12.0},
+    "models": {
+        "simple_cnn": {"flops": 4.6e6, "macs": 2.3e6, "params": 225034,
+                       "weight_bytes": {"fp32": 900136, "fp16": 450068, "int8": 226000},
+                       "layer_times": [{"layer": "conv2d", "kind": "Conv2D", "mean_us": 12.0, "share": 0.5},
+                                       {"layer": "dense", "kind": "Dense", "mean_us": 8.0, "share": 0.33},
+                                       {"layer": "max_pooling2d", "kind": "MaxPooling2D", "mean_us": 4.0}]},
+        "alexnet_fashion": {"flops": 9.0e8, "weight_bytes": {"fp32": 84.8e6}},  # no layer times: left out
+    },
+    "pairs": [{"a": "simple_cnn", "b": "alexnet_fashion", "flop_ratio": 195.7, "weight_bytes_ratio": 94.2,
+               "ort_ratio": 100.0, "predict_ratio": 1.5, "text": "100x the time for 196x the FLOPs | compute-bound"}],
+    "text": "AlexNet is compute-bound; the simple CNN is bound by per-call overhead.",
+}
+
+CHECK = {"schema_version": 1, "results": [
+    {"model": "simple_cnn", "format": "tflite", "quantization": "dynamic_int8", "reference_accuracy": 0.9136,
+     "test_accuracy": 0.9106, "accuracy_delta_pts": -0.30, "top1_agreement": 0.991, "max_abs_diff": 0.04,
+     "verdict": "PASS", "reasons": []},
+    {"model": "simple_cnn", "format": "tflite", "quantization": "static_int8", "reference_accuracy": 0.9136,
+     "test_accuracy": 0.8986, "accuracy_delta_pts": -1.50, "top1_agreement": 0.97, "max_abs_diff": 0.3,
+     "verdict": "FAIL", "reasons": ["accuracy drop 1.50 points > 1 point"]},
+]}
+
+
+def _is_png(path: Path) -> bool:
+    return path.is_file() and path.stat().st_size > 1024 and path.read_bytes()[:8] == PNG_MAGIC
+
+
+@pytest.fixture(scope="module")
+def results():
+    return list(load_results(DATA).results)
+
+
+def _exported(folder: Path, with_png: bool) -> Path:
+    """A minimal export folder: manifest with one model whose curves come from history.json (or a PNG)."""
+    (folder / "simple_cnn").mkdir(parents=True)
+    history = {"curves": {"loss": [0.6, 0.4, 0.3], "accuracy": [0.8, 0.86, 0.89], "val_loss": [0.45, 0.36, 0.33],
+                          "val_accuracy": [0.84, 0.88, 0.9], "seconds": [10, 10, 10]},
+               "test_accuracy": 0.9136}
+    (folder / "simple_cnn" / "history.json").write_text(json.dumps(history))
+    if with_png:
+        figures.draw_training_curves(history["curves"], "simple_cnn", folder / "simple_cnn" / "training.png")
+    models = {"simple_cnn": {"dataset": "fashion_mnist", "test_accuracy": 0.9136, "target_accuracy": 0.91,
+                             "quick": False, "test_rows": 10000, "binary": False,
+                             "history": "simple_cnn/history.json", "curves": "simple_cnn/training.png",
+                             "stability": {"epochs": 3, "std_pts": 0.09, "range_pts": 0.21}}}
+    (folder / "manifest.json").write_text(json.dumps({"schema_version": 1, "versions": {}, "models": models,
+                                                      "artifacts": []}))
+    return folder
+
+
+# --- figures ----------------------------------------------------------------------------------
+
+
+def test_latency_figures_are_pngs(results, tmp_path):
+    bars = figures.latency_bars(results, tmp_path / "bars.png")
+    lines = figures.latency_vs_batch(results, tmp_path / "lines.png")
+    assert bars == tmp_path / "bars.png" and _is_png(bars)
+    assert lines == tmp_path / "lines.png" and _is_png(lines)
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
+
+
+def test_roofline_needs_the_explanation(results, tmp_path):
+    assert figures.roofline(results, None, tmp_path / "r.png") is None
+    assert "infer-bench explain" in figures.roofline_missing(None, results)
+    assert "ceilings" in figures.roofline_missing({"models": EXPLAIN["models"]}, results)
+    path = figures.roofline(results, EXPLAIN, tmp_path / "roofline.png")
+    assert _is_png(path)
+
+
+def test_roofline_points_by_hand(results):
+    points = figures.roofline_points(results, EXPLAIN)
+    p = next(p for p in points if p["label"] == "tflite/dynamic_int8 litert" and p["kind"] == "best batch")
+    # batch 32: 32 calls' FLOPs over the int8 weight bytes; 83,333 rows/s x 4.6 MFLOP = 383 G op/s
+    assert p["batch_size"] == 32
+    assert p["intensity"] == pytest.approx(4.6e6 * 32 / 226000)
+    assert p["gops"] == pytest.approx(4.6e6 * (32 * 3 / (3 * 384e-6)) / 1e9)
+    assert not [p for p in points if "[cuda]" in p["label"]]  # CPU ceilings: CPU points only
+    assert {p["model"] for p in points if p["label"].startswith("onnx/fp16")} == {"simple_cnn"}  # no fp16 bytes
+
+
+def test_layer_times_figure(tmp_path):
+    assert figures.layer_times(None, tmp_path / "l.png") is None
+    assert figures.layer_times_missing({"models": {}}) == "the explanation has no per-layer times"
+    assert _is_png(figures.layer_times(EXPLAIN, tmp_path / "layers.png"))
+
+
+def test_training_curves_copied_or_redrawn(tmp_path):
+    with_png = _exported(tmp_path / "a", with_png=True)
+    out = figures.training_curves(with_png, json.loads((with_png / "manifest.json").read_text())["models"],
+                                  tmp_path / "out_a")
+    assert out == {"simple_cnn": tmp_path / "out_a" / "training-simple_cnn.png"}
+    assert out["simple_cnn"].read_bytes() == (with_png / "simple_cnn" / "training.png").read_bytes()
+
+    no_png = _exported(tmp_path / "b", with_png=False)
+    out = figures.training_curves(no_png, json.loads((no_png / "manifest.json").read_text())["models"],
+                                  tmp_path / "out_b")
+    assert _is_png(out["simple_cnn"])
+    assert figures.training_curves(tmp_path / "c", {"m": {"history": "m/history.json"}}, tmp_path / "out_c") == {}
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def _results_dir(folder: Path) -> Path:
+    folder.mkdir(parents=True)
+    shutil.copy(DATA, folder / "bench-20260101-120000.json")
+    return folder
+
+
+def _links(report: Path) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\(([^)]+)\)", report.read_text())
+
+
+def test_report_with_every_input(tmp_path):
+    results_dir = _results_dir(tmp_path / "results")
+    (results_dir / "check-20260101-130000.json").write_text(json.dumps(CHECK))
+    (results_dir / "explain-20260101-140000.json").write_text(json.dumps(EXPLAIN))
+    exported = _exported(tmp_path / "exported", with_png=False)
+    messages: list[str] = []
+    path = write_report(exported, results_dir, tmp_path / "report", log=messages.append)
+    assert path == tmp_path / "report" / "report.md"
+    text = path.read_text()
+    for heading in ("# Inference benchmark report", "## Machine", "## Deployment decisions",
+                    "## Latency and throughput", "### simple_cnn", "### alexnet_fashion", "## Accuracy",
+                    "## Why: cost, roofline and layers", "## Training", "## Inputs"):
+        assert f"\n{heading}\n" in f"\n{text}"
+    links = _links(path)
+    assert {Path(link).name for link in links} == {"latency-batch1.png", "latency-vs-batch.png", "roofline.png",
+                                                   "layer-times.png", "training-simple_cnn.png"}
+    for link in links:
+        assert not Path(link).is_absolute() and _is_png(path.parent / link)
+    # The decision table uses the check: the fastest qualifying artifact, not the excluded one.
+    assert "| simple_cnn | lowest p50 at batch 1, within 1 point of Keras accuracy | tflite/dynamic_int8 via litert" \
+           in re.sub(r" +\|", " |", re.sub(r"\| +", "| ", text))
+    assert "1 of 2 artifact(s) passed" in text
+    assert "FAIL: accuracy drop 1.50 points > 1 point" in text
+    assert "AlexNet is compute-bound" in text
+    assert "196x the FLOPs \\| compute-bound" in text  # a pipe inside a cell is escaped
+    assert "NVIDIA H200" in text and "91.36%" in text
+    assert "No accuracy check found" not in text and "No explanation found" not in text
+    assert not any(m.startswith("report: figure") for m in messages)  # no figure failed
+
+
+def test_report_names_the_missing_inputs(tmp_path):
+    results_dir = _results_dir(tmp_path / "results")
+    path = write_report(tmp_path / "no-export", results_dir, tmp_path / "report", log=lambda m: None)
+    text = path.read_text()
+    assert "_No accuracy check found; run `infer-bench check`._" in text
+    assert "_No explanation found; run `infer-bench explain`._" in text
+    assert "run `infer-bench train-export`" in text
+    assert "fp32 artifacts only" in text
+    assert {Path(link).name for link in _links(path)} == {"latency-batch1.png", "latency-vs-batch.png"}
+    assert "%" not in text.split("## Accuracy")[1].split("## Why")[0]  # no accuracy number is made up
+
+
+def test_report_refuses_an_unknown_check_version(tmp_path):
+    results_dir = _results_dir(tmp_path / "results")
+    (results_dir / "check-20260101-130000.json").write_text(json.dumps({"schema_version": 99, "results": []}))
+    text = write_report(tmp_path / "x", results_dir, tmp_path / "report", log=lambda m: None).read_text()
+    assert "could not be used" in text and "schema_version 99" in text
+
+
+def test_no_results_is_a_clear_error(tmp_path):
+    with pytest.raises(InferBenchError, match="No benchmark results in") as info:
+        write_report(tmp_path / "exported", tmp_path / "missing", tmp_path / "report")
+    assert "infer-bench bench" in str(info.value)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InferBenchError, match="No benchmark results in"):
+        write_report(tmp_path / "exported", tmp_path / "empty", tmp_path / "report")
+    assert not (tmp_path / "report").exists()
+
+
+def test_latest_json_and_md_table(tmp_path):
+    for name in ("check-20260101-120000.json", "check-20260102-090000.json", "check-20260102-090000-2.json",
+                 "explain-20260103-000000.json"):
+        (tmp_path / name).write_text("{}")
+    assert latest_json(tmp_path, "check").name == "check-20260102-090000-2.json"
+    assert latest_json(tmp_path, "bench") is None
+    assert latest_json(tmp_path / "nope", "check") is None
+    assert md_table([["a|b", "c\nd"]], ["x", "y"]).splitlines()[2] == "| a\\|b | c d |"
