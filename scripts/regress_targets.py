@@ -1,0 +1,60 @@
+"""Show the regression gate's two targets (issue 6) on this machine; rerun it any time.
+
+1. No false alarm in N consecutive runs of unchanged code.
+2. A real 25% slowdown of one case (a spin after each call, injected with the
+   test-only --inject-slowdown) is reported in every one of N runs, and only
+   that case is reported.
+
+Usage: python scripts/regress_targets.py [--runs 10] [--baseline benchmarks/baseline.json]
+Prints one line per run and a summary; exits 1 if a target is missed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from infer_bench.regress import DEFAULT_BASELINE, DEFAULT_THRESHOLD_PCT, run_regress  # noqa: E402
+
+SLOWED_CASE = "simple_cnn/onnx/fp32/onnxruntime/b1"
+SLOWDOWN = 0.25
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=10)
+    parser.add_argument("--baseline", default=str(DEFAULT_BASELINE))
+    parser.add_argument("--case", default=SLOWED_CASE)
+    args = parser.parse_args()
+    quiet = lambda message: None  # noqa: E731
+    false_alarms, detected, wrong = 0, 0, 0
+    start = time.perf_counter()
+    for i in range(args.runs):
+        t0 = time.perf_counter()
+        outcome = run_regress(args.baseline, DEFAULT_THRESHOLD_PCT, log=quiet)
+        false_alarms += bool(outcome.regressed)
+        print(f"unchanged run {i + 1}/{args.runs}: flagged {outcome.regressed or 'nothing'} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    for i in range(args.runs):
+        t0 = time.perf_counter()
+        outcome = run_regress(args.baseline, DEFAULT_THRESHOLD_PCT, slowdowns={args.case: SLOWDOWN}, log=quiet)
+        hit = args.case in outcome.regressed
+        others = [c for c in outcome.regressed if c != args.case]
+        detected += hit
+        wrong += bool(others)
+        change = next(c.change_pct for c in outcome.comparisons if c.case == args.case)
+        print(f"slowed run {i + 1}/{args.runs}: {args.case} {'REPORTED' if hit else 'missed'} "
+              f"(measured {change:+.1f}%), other cases flagged: {others or 'none'} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+    print(f"\nSummary ({time.perf_counter() - start:.0f} s): false alarms in unchanged runs: "
+          f"{false_alarms}/{args.runs}; {int(SLOWDOWN * 100)}% slowdown of {args.case} reported in "
+          f"{detected}/{args.runs} runs; runs where another case was also flagged: {wrong}/{args.runs}")
+    return 0 if (false_alarms == 0 and detected == args.runs and wrong == 0) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
