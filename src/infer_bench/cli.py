@@ -108,6 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
     p.set_defaults(func=cmd_regress)
 
+    p = sub.add_parser("explain", help="why the models' speeds differ: cost model, machine ceilings, per-layer time, overhead")
+    _add_exported(p)
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                   help="where benchmark results are read and the explanation is written (default: results/)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write the explanation here (refuses an existing file) instead of results/explain-<time>.json")
+    p.add_argument("--threads", type=int, default=None, help="threads for the measurements (default: all cores)")
+    p.set_defaults(func=cmd_explain)
+
     p = sub.add_parser("report", help="Markdown report with figures and a deployment decision table")
     _add_exported(p)
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
@@ -238,6 +247,19 @@ def cmd_regress(args) -> int:
                       f"{c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%), confirmed on a second measurement.")
         return 1
     print(f"No regression above {args.threshold:g}% in {len(outcome.comparisons)} cases.")
+    return 0
+
+
+def cmd_explain(args) -> int:
+    """``infer-bench explain``."""
+    from .explain import format_explanation, run_explain
+
+    _ensure_exports(args.exported, [], None)
+    from .runtimes.devices import configure_tensorflow
+
+    configure_tensorflow(args.threads)
+    d = run_explain(args.exported, args.results_dir, args.json, threads=args.threads)
+    print(format_explanation(d))
     return 0
 
 

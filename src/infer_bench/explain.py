@@ -60,7 +60,7 @@ INT8_ACTIVATIONS = {"dynamic_int8": "fp32", "static_int8": "int8"}
 
 # Quick measurements when the bench results do not hold a case (one place for these numbers).
 QUICK_MIN_TIME_S = 0.3
-QUICK_MIN_CALLS = 10
+QUICK_MIN_CALLS = 20
 QUICK_WARMUP_CALLS = 3
 PROFILE_RUNS = 200
 PROFILE_MAX_SECONDS = 3.0  # per profile phase; the big AlexNet gets fewer than PROFILE_RUNS runs
@@ -242,15 +242,25 @@ def compare_pair(a: ModelFigures, b: ModelFigures) -> dict:
     if predict_ratio is None:
         text += " model.predict was not measured for both."
     else:
-        gap = f"{_x(predict_ratio)}" if predict_ratio >= 1 else f"{_x(1 / predict_ratio)} the other way"
+        measured = f"({_ms(b.predict_ms)} vs {_ms(a.predict_ms)})"
+        known = a.predict_overhead_ms is not None and b.predict_overhead_ms is not None
+        each = f"{a.name}: {_ms(a.predict_overhead_ms)}, {b.name}: {_ms(b.predict_overhead_ms)}"
+        flipped = ort_ratio is not None and (predict_ratio - 1) * (ort_ratio - 1) < 0
         narrower = ort_ratio is not None and abs(math.log(predict_ratio)) < abs(math.log(ort_ratio))
-        text += (f" Through model.predict the gap is {'only ' if narrower else ''}{gap} "
-                 f"({_ms(b.predict_ms)} vs {_ms(a.predict_ms)})")
-        overheads = [o for o in (a.predict_overhead_ms, b.predict_overhead_ms) if o is not None]
-        if overheads:
-            text += (f"{' because' if narrower else ';'} at least {_ms(min(overheads))} of every call is "
-                     f"framework overhead ({a.name}: {_ms(a.predict_overhead_ms)}, "
-                     f"{b.name}: {_ms(b.predict_overhead_ms)})")
+        if flipped:
+            text += f" Through model.predict it is even {_slower(predict_ratio)} {measured}"
+            if known:
+                text += (f": framework overhead ({each} per call) dwarfs the difference in compute, so the order "
+                         "there is set by the overhead, not by the model")
+        elif narrower and predict_ratio >= 1:
+            text += f" Through model.predict the gap is only {_x(predict_ratio)} {measured}"
+            if known:
+                text += (f" because at least {_ms(min(a.predict_overhead_ms, b.predict_overhead_ms))} of every "
+                         f"call is framework overhead ({each})")
+        else:
+            text += f" Through model.predict it is {_slower(predict_ratio)} {measured}"
+            if known:
+                text += f"; framework overhead per call: {each}"
         text += "."
     return {
         "a": a.name,
@@ -300,20 +310,21 @@ def _bench_p50(bench, model: str, fmt: str, quantization: str, runtime: str, thr
     return min(found) if found else None
 
 
-def _bench_by_batch(bench, model: str, threads: int) -> dict[str, float]:
+def _bench_by_batch(bench, model: str, threads: int, expected_bytes: int | None) -> dict[str, float]:
     """keras_predict p50 per row by batch size from the bench results ({} without them)."""
     if bench is None:
         return {}
     out = {}
     for r in bench.results:
         if (not r.skipped and r.model == model and r.runtime == REFERENCE_RUNTIME and r.format == "keras"
-                and r.device == "cpu" and r.threads == threads):
+                and r.device == "cpu" and r.threads == threads
+                and (r.bytes is None or expected_bytes is None or r.bytes == expected_bytes)):
             out[str(r.batch_size)] = min(out.get(str(r.batch_size), math.inf), r.per_row_ms["p50"])
     return dict(sorted(out.items(), key=lambda kv: int(kv[0])))
 
 
 def _measure_p50(runtime: str, path: Path, rotation, threads: int | None) -> float:
-    """p50 ms per call at batch 1, measured now (brief: see QUICK_*)."""
+    """p50 ms per call at batch 1, measured now (a short run: see QUICK_MIN_TIME_S and QUICK_MIN_CALLS)."""
     from .measure import measure_session
     from .runtimes import LoadOptions, get_runtime
 
@@ -330,7 +341,7 @@ def _measure_p50(runtime: str, path: Path, rotation, threads: int | None) -> flo
 
 
 def _explain_model(name: str, manifest, bench, bench_path, ceilings, threads, n_threads, inputs_cache, log) -> dict:
-    from .bench import _rotation
+    from .bench import DATASET_BY_SHAPE, _rotation
     from .costmodel import model_cost
     from .manifest import verify_entry
     from .profile import profile_onnx_layers
@@ -344,8 +355,13 @@ def _explain_model(name: str, manifest, bench, bench_path, ceilings, threads, n_
     keras_model = load_keras_model(paths[("keras", "fp32")], "explain", tf, tf_device)
     cost = model_cost(keras_model, 1)
     info = manifest.models.get(name, {})
-    dataset = info.get("dataset")
-    rotation = _rotation(dataset, None, inputs_cache, entries[("keras", "fp32")].input_shape)
+    input_shape = entries[("keras", "fp32")].input_shape
+    dataset = info.get("dataset") or DATASET_BY_SHAPE.get(tuple(input_shape[1:]))
+    if dataset is None:
+        raise InferBenchError(f"{manifest.path} names no dataset for {name!r}, and its input shape "
+                              f"{tuple(input_shape)} matches none of the shipped ones.",
+                              "re-export the model with `infer-bench train-export`.")
+    rotation = _rotation(dataset, None, inputs_cache, input_shape)
 
     log(f"{name}: profiling ONNX Runtime per layer ...")
     profile = profile_onnx_layers(paths[("onnx", "fp32")], keras_model, rotation.images, runs=PROFILE_RUNS,
@@ -396,7 +412,7 @@ def _explain_model(name: str, manifest, bench, bench_path, ceilings, threads, n_
         "quoted": figure.quoted if figure else None,
         "runtime": figure.runtime if figure else REFERENCE_RUNTIME,
         "this_machine_batch1_ms": here,
-        "this_machine_by_batch_ms": _bench_by_batch(bench, name, n_threads),
+        "this_machine_by_batch_ms": _bench_by_batch(bench, name, n_threads, entries[("keras", "fp32")].bytes),
         "holds_here": None if (figure is None or here is None) else figure.holds_for(here),
     }
     costs = cost.to_dict()
@@ -446,7 +462,11 @@ def _model_text(name: str, m: dict, threads: int) -> str:
     if p.get("profiler_inflated"):
         lines.append(f"(Under ONNX Runtime's profiler the kernels sum to {_ms(p['node_total_p50_us'] / 1e3)}, more "
                      f"than a whole unprofiled call, {_ms(p['wall_p50_us'] / 1e3)}: the profiler's per-node "
-                     "bookkeeping and this busy machine add time, so read the layer shares, not the sum.)")
+                     "bookkeeping (and a busy machine) add time, so read the layer shares, not the sum.)")
+    elif p.get("ort_overhead_us") is not None:
+        oh_us = p["ort_overhead_us"]
+        lines.append("ONNX Runtime's own per-call overhead (whole call minus kernels, medians) is "
+                     + (f"about {oh_us:,.0f} µs." if oh_us > 0 else f"lost in the run-to-run noise ({oh_us:,.0f} µs)."))
     rep = m["report"]
     if rep["quoted"] and rep["this_machine_batch1_ms"] is not None:
         verdict = "within" if rep["holds_here"] else "outside"

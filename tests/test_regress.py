@@ -1,0 +1,105 @@
+"""The regression comparison on synthetic samples: no change, 25% slower, noisy, faster/slower machines."""
+
+import json
+
+import numpy as np
+import pytest
+
+from infer_bench.errors import InferBenchError
+from infer_bench.regress import (FAST_SET, baseline_dict, case_id, compare_ratios, load_baseline, outcome_rows,
+                                 RegressOutcome, with_slowdown)
+
+THRESHOLD = 10.0
+
+
+def ratios_from_times(case_ms, calib_ms):
+    """What measure_ratios records: per round, case block median / calibration block median."""
+    return list(np.asarray(case_ms) / np.asarray(calib_ms))
+
+
+def rounds(mean, rel_noise, n=9, seed=0):
+    rng = np.random.default_rng(seed)
+    return mean * (1 + rel_noise * rng.standard_normal(n))
+
+
+def test_no_change_is_not_flagged():
+    base = np.median(ratios_from_times(rounds(2.0, 0.02, seed=1), rounds(0.5, 0.02, seed=2)))
+    c = compare_ratios("x", base, ratios_from_times(rounds(2.0, 0.02, seed=3), rounds(0.5, 0.02, seed=4)), THRESHOLD)
+    assert not c.regressed and not c.improved and abs(c.change_pct) < 5
+
+
+def test_25_percent_slower_is_flagged_with_confidence():
+    base = 4.0
+    c = compare_ratios("x", base, ratios_from_times(rounds(2.5, 0.03, seed=5), rounds(0.5, 0.03, seed=6)), THRESHOLD)
+    assert c.regressed and c.ci_low_pct > THRESHOLD and 15 < c.change_pct < 35 and c.confidence > 0.95
+
+
+def test_noisy_but_unchanged_is_not_flagged():
+    # 15% noise per round and two outlier rounds (a neighbour stole the CPU): the median and the
+    # lower confidence bound keep it from being called a regression.
+    case = rounds(2.0, 0.15, seed=7)
+    case[[2, 5]] *= 2.5
+    c = compare_ratios("x", 4.0, ratios_from_times(case, rounds(0.5, 0.05, seed=8)), THRESHOLD)
+    assert not c.regressed
+
+
+@pytest.mark.parametrize("machine_speed", [0.5, 2.0])
+def test_a_faster_or_slower_machine_overall_cancels_out(machine_speed):
+    # Everything (case and calibration) runs machine_speed times as long: the ratio is unchanged.
+    base = np.median(ratios_from_times(rounds(2.0, 0.02, seed=9), rounds(0.5, 0.02, seed=10)))
+    now = ratios_from_times(rounds(2.0 * machine_speed, 0.02, seed=11), rounds(0.5 * machine_speed, 0.02, seed=12))
+    c = compare_ratios("x", base, now, THRESHOLD)
+    assert not c.regressed and not c.improved
+
+
+def test_a_slower_machine_with_a_real_regression_is_still_caught():
+    base = 4.0
+    now = ratios_from_times(rounds(2.0 * 1.3 * 2.0, 0.03, seed=13), rounds(0.5 * 2.0, 0.03, seed=14))
+    assert compare_ratios("x", base, now, THRESHOLD).regressed
+
+
+def test_faster_is_reported_as_improved():
+    c = compare_ratios("x", 4.0, ratios_from_times(rounds(1.4, 0.02, seed=15), rounds(0.5, 0.02, seed=16)),
+                       THRESHOLD)
+    assert c.improved and not c.regressed
+
+
+def test_bad_samples_are_refused():
+    with pytest.raises(ValueError, match="positive finite"):
+        compare_ratios("x", 1.0, [1.0, float("nan")], THRESHOLD)
+    with pytest.raises(ValueError, match="baseline ratio"):
+        compare_ratios("x", 0.0, [1.0], THRESHOLD)
+
+
+def test_baseline_round_trip_and_refusals(tmp_path):
+    ratios = {case_id(c): [1.0, 1.1, 0.9] for c in FAST_SET}
+    data = baseline_dict(ratios, threads=1, rounds=3, environment={"cpu_model": "x"})
+    path = tmp_path / "b.json"
+    path.write_text(json.dumps(data))
+    loaded = load_baseline(path)
+    assert loaded["cases"][case_id(FAST_SET[0])]["ratio"] == 1.0
+    with pytest.raises(InferBenchError, match="update-baseline"):
+        load_baseline(tmp_path / "missing.json")
+    path.write_text(json.dumps({**data, "schema_version": 99}))
+    with pytest.raises(InferBenchError, match="schema_version 99"):
+        load_baseline(path)
+
+
+def test_output_names_the_regressed_case_and_the_confidence():
+    slow = compare_ratios("a/b", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD)
+    ok = compare_ratios("c/d", 1.0, [1.0, 1.01, 0.99, 1.0, 1.0], THRESHOLD)
+    rows = outcome_rows(RegressOutcome([ok, slow], ["a/b"], {}), THRESHOLD)
+    assert rows[0][0] == "a/b" and rows[0][-1].startswith("REGRESSED (confidence 100%")
+    assert rows[1][-1] == "ok"
+
+
+def test_with_slowdown_keeps_the_output():
+    slowed = with_slowdown(lambda x: x * 2, 0.25)
+    assert slowed(3) == 6
+
+
+def test_committed_baseline_covers_the_fast_set():
+    from pathlib import Path
+
+    baseline = load_baseline(Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json")
+    assert set(baseline["cases"]) == {case_id(c) for c in FAST_SET}
