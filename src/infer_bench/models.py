@@ -107,10 +107,10 @@ MODELS: dict[str, ModelSpec] = {
         ModelSpec("simple_cnn", simple_cnn, "fashion_mnist", (28, 28, 1), False,
                   epochs=10, batch_size=64, learning_rate=1e-3, target_accuracy=0.91),
         # The report's AlexNet "does not stabilize": with Adam at 1e-3 the 16.8M-weight
-        # dense block swings the validation accuracy from epoch to epoch. A smaller
-        # peak learning rate (3e-4) with cosine decay to zero settles it (see train.py).
+        # dense block swings the validation accuracy from epoch to epoch (19% after epoch 1 here);
+        # with a cosine decay of the learning rate to zero the last epochs settle (see train.py).
         ModelSpec("alexnet_fashion", alexnet_fashion, "fashion_mnist", (28, 28, 1), False,
-                  epochs=6, batch_size=128, learning_rate=3e-4, target_accuracy=0.91),
+                  epochs=6, batch_size=128, learning_rate=1e-3, target_accuracy=0.91),
         ModelSpec("alexnet_catsdogs", alexnet_catsdogs, "cats_vs_dogs", (224, 224, 3), True,
                   epochs=20, batch_size=32, learning_rate=2e-4, augment=True, target_accuracy=0.70),
     )
