@@ -108,6 +108,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
     p.set_defaults(func=cmd_regress)
 
+    p = sub.add_parser("check", help="every exported artifact against its Keras original: PASS/FAIL per precision")
+    _add_exported(p)
+    p.add_argument("--models", type=_csv, default=[], metavar="M1,M2", help="only these models")
+    p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
+                   help="also check this .onnx/.tflite/.keras file or SavedModel folder (needs --reference)")
+    p.add_argument("--reference", type=Path, default=None, metavar="X.keras",
+                   help="the Keras model --artifact files are compared with")
+    p.add_argument("--tolerance", action="append", default=[], metavar="PRECISION.FIELD=VALUE",
+                   help="override a tolerance, e.g. fp16.max_abs_diff=0.02 or static_int8.min_agreement=0.97 (repeatable)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="check only the first N test rows (quick look)")
+    p.add_argument("--data-dir", default=None, metavar="D", help="folder holding the datasets")
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                   help="folder for the timestamped check-<time>.json (default: results/)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report here instead (refuses an existing file)")
+    p.set_defaults(func=cmd_check)
+
     p = sub.add_parser("explain", help="why the models' speeds differ: cost model, machine ceilings, per-layer time, overhead")
     _add_exported(p)
     p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
@@ -248,6 +264,42 @@ def cmd_regress(args) -> int:
         return 1
     print(f"No regression above {args.threshold:g}% in {len(outcome.comparisons)} cases.")
     return 0
+
+
+def cmd_check(args) -> int:
+    """``infer-bench check``: exit 1 when any artifact fails its tolerance."""
+    import time
+
+    from .check import format_table, run_check, save_report
+    from .tolerances import parse_overrides, tolerances_with_overrides
+
+    if args.artifact and not args.reference:
+        raise InferBenchError("--artifact needs --reference X.keras to compare against.",
+                              "pass the Keras model the artifact was exported from with --reference.")
+    if args.limit is not None and args.limit < 1:
+        raise InferBenchError(f"--limit {args.limit} must be at least 1.", "omit it to check the full test set.")
+    tolerances = tolerances_with_overrides(parse_overrides(args.tolerance))
+    from .runtimes.devices import configure_tensorflow
+
+    configure_tensorflow(None)
+    use_manifest = not args.artifact or args.models
+    if use_manifest:
+        _ensure_exports(args.exported, args.models, args.data_dir)
+    report = run_check(args.exported if use_manifest else None, models=args.models or None, data_dir=args.data_dir,
+                       tolerances=tolerances, extra_artifacts=args.artifact, reference=args.reference,
+                       limit=args.limit)
+    print()
+    print(format_table(report))
+    path = args.json or args.results_dir / time.strftime("check-%Y%m%d-%H%M%S.json")
+    if not args.json:
+        n = 2
+        while path.exists():
+            path = args.results_dir / time.strftime(f"check-%Y%m%d-%H%M%S-{n}.json")
+            n += 1
+    save_report(report, path)
+    failed = [e for e in report.entries if not e.passed]
+    print(f"\n{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS; report: {path}")
+    return 1 if failed else 0
 
 
 def cmd_explain(args) -> int:
