@@ -31,6 +31,20 @@ def test_every_artifact_is_listed_with_its_fields(quick_export):
         assert "std_pts" in json.loads((manifest.folder / name / "history.json").read_text())["stability"]
 
 
+def test_keras_file_holds_no_optimizer_state(quick_export):
+    import io
+    import zipfile
+
+    import h5py
+
+    manifest, _ = quick_export
+    path = manifest.folder / manifest.artifacts[("simple_cnn", "keras", "fp32")].path
+    with zipfile.ZipFile(path) as z:
+        weights = h5py.File(io.BytesIO(z.read("model.weights.h5")), "r")
+        assert "optimizer" not in weights
+    assert path.stat().st_size < 1.2 * manifest.artifacts[("simple_cnn", "onnx", "fp32")].bytes
+
+
 def test_no_partial_files_left_behind(quick_export):
     manifest, _ = quick_export
     assert not [p for p in manifest.folder.rglob("*") if ".partial" in p.name]

@@ -12,11 +12,10 @@ def export_keras(model, path: Path) -> None:
 
     A compiled model would also carry its optimizer state (Adam's two moments:
     twice the weights again); deployment needs none of it, so an uncompiled
-    copy with the same weights is saved.
+    copy with the same weights is saved. (``keras.models.clone_model`` is not
+    enough: its clone still saved the optimizer variables.)
     """
-    import keras
-
-    inference_copy = keras.models.clone_model(model)
+    inference_copy = model.__class__.from_config(model.get_config())
     inference_copy.set_weights(model.get_weights())
     with atomic_path(path, suffix=".keras") as tmp:
         inference_copy.save(tmp)
