@@ -65,41 +65,54 @@ def case_id(case: tuple) -> str:
 
 @dataclass(frozen=True)
 class CaseComparison:
-    """How a case's current ratios compare with its baseline ratio."""
+    """How a case's current ratios compare with its baseline ratios."""
 
     case: str
-    baseline_ratio: float
-    current_ratio: float  # median over rounds
+    baseline_ratio: float  # median of the baseline rounds
+    current_ratio: float  # median of this run's rounds
     change_pct: float  # current / baseline - 1, in percent
     ci_low_pct: float  # 95% bootstrap interval of change_pct
     ci_high_pct: float
+    threshold_pct: float  # the threshold applied: the global one, or the case's own noise if larger
     confidence: float  # bootstrap share of resamples whose change exceeds the threshold
     regressed: bool
     improved: bool
 
 
-def compare_ratios(case: str, baseline_ratio: float, current: Sequence[float], threshold_pct: float,
-                   seed: int = 0) -> CaseComparison:
-    """Compare current per-round ratios with a baseline ratio.
+def relative_spread_pct(ratios: Sequence[float]) -> float:
+    """Interquartile range / median of a case's rounds, in percent: how much it swings by itself."""
+    r = np.asarray(ratios, dtype=float)
+    q1, med, q3 = np.percentile(r, [25, 50, 75])
+    return float((q3 - q1) / med * 100)
 
-    Regressed when the lower end of the 95% bootstrap interval of the median's
-    change is above ``threshold_pct``; improved when the upper end is below
-    ``-threshold_pct``.
+
+def compare_ratios(case: str, baseline: float | Sequence[float], current: Sequence[float], threshold_pct: float,
+                   seed: int = 0) -> CaseComparison:
+    """Compare current per-round ratios with the baseline's (a list of rounds, or one ratio).
+
+    Both samples are bootstrapped, so a noisy baseline widens the interval as
+    much as a noisy run does. The threshold applied is the larger of
+    ``threshold_pct`` and the baseline's own spread (interquartile range over
+    median): a case that swings by 17% between rounds on an unchanged machine
+    (a memory-bound AlexNet at batch 1) cannot be judged at 10%. Regressed when
+    the lower end of the 95% interval is above that threshold; improved when
+    the upper end is below minus it.
     """
     current = np.asarray(current, dtype=float)
-    if current.size == 0 or not np.all(np.isfinite(current)) or np.any(current <= 0):
-        raise ValueError(f"{case}: current ratios must be positive finite numbers, got {current.tolist()}")
-    if not (baseline_ratio > 0 and np.isfinite(baseline_ratio)):
-        raise ValueError(f"{case}: baseline ratio must be a positive number, got {baseline_ratio!r}")
+    base = np.atleast_1d(np.asarray(baseline, dtype=float))
+    for name, arr in (("current ratios", current), ("baseline ratios", base)):
+        if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+            raise ValueError(f"{case}: {name} must be positive finite numbers, got {arr.tolist()}")
     rng = np.random.default_rng(seed)
-    boot = np.median(rng.choice(current, size=(BOOTSTRAP_SAMPLES, current.size), replace=True), axis=1)
-    change = (boot / baseline_ratio - 1.0) * 100.0
+    boot_now = np.median(rng.choice(current, size=(BOOTSTRAP_SAMPLES, current.size), replace=True), axis=1)
+    boot_base = np.median(rng.choice(base, size=(BOOTSTRAP_SAMPLES, base.size), replace=True), axis=1)
+    change = (boot_now / boot_base - 1.0) * 100.0
     alpha = (1 - CONFIDENCE) / 2 * 100
     low, high = np.percentile(change, [alpha, 100 - alpha])
-    med = float(np.median(current))
-    return CaseComparison(case, float(baseline_ratio), med, (med / baseline_ratio - 1) * 100, float(low),
-                          float(high), float(np.mean(change > threshold_pct)),
-                          bool(low > threshold_pct), bool(high < -threshold_pct))
+    threshold = max(threshold_pct, relative_spread_pct(base)) if base.size >= 4 else threshold_pct
+    med, base_med = float(np.median(current)), float(np.median(base))
+    return CaseComparison(case, base_med, med, (med / base_med - 1) * 100, float(low), float(high), threshold,
+                          float(np.mean(change > threshold)), bool(low > threshold), bool(high < -threshold))
 
 
 # --- measurement ------------------------------------------------------------------------------
@@ -282,6 +295,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
         if name not in known:
             raise InferBenchError(f"--inject-slowdown names an unknown case {name!r}.",
                                   f"use one of: {', '.join(sorted(known))}.")
+    baseline_path = Path(baseline_path)
     baseline = None if update else load_baseline(baseline_path)
     configure_tensorflow(threads)
     artifacts = fast_set_artifacts(log=log)
@@ -303,7 +317,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
             return RegressOutcome([], [], ratios)
         if baseline.get("threads") != threads:
             log(f"note: the baseline was recorded with {baseline.get('threads')} thread(s), this run uses {threads}")
-        comparisons = [compare_ratios(n, baseline["cases"][n]["ratio"], r, threshold_pct)
+        comparisons = [compare_ratios(n, baseline["cases"][n]["ratios"], r, threshold_pct)
                        for n, r in ratios.items() if n in baseline["cases"]]
         flagged = [c.case for c in comparisons if c.regressed]
         confirmed = []
@@ -311,7 +325,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
             log(f"{len(flagged)} case(s) look slower: measuring them again before failing: {', '.join(flagged)}")
             again = measure_ratios({n: runs[n] for n in flagged}, rounds, threads, seed=1, log=log)
             for n in flagged:
-                second = compare_ratios(n, baseline["cases"][n]["ratio"], again[n], threshold_pct)
+                second = compare_ratios(n, baseline["cases"][n]["ratios"], again[n], threshold_pct)
                 if second.regressed:
                     confirmed.append(n)
                     comparisons = [second if c.case == n else c for c in comparisons]
@@ -326,7 +340,7 @@ def outcome_rows(outcome: RegressOutcome, threshold_pct: float) -> list[list]:
     rows = []
     for c in sorted(outcome.comparisons, key=lambda c: -c.change_pct):
         if c.case in outcome.regressed:
-            verdict = f"REGRESSED (confidence {c.confidence:.0%} that it is > {threshold_pct:g}% slower)"
+            verdict = f"REGRESSED (confidence {c.confidence:.0%} that it is > {c.threshold_pct:.0f}% slower)"
         elif c.regressed:
             verdict = "looked slower, not confirmed on re-measure"
         elif c.improved:
@@ -334,8 +348,8 @@ def outcome_rows(outcome: RegressOutcome, threshold_pct: float) -> list[list]:
         else:
             verdict = "ok"
         rows.append([c.case, f"{c.baseline_ratio:.3f}", f"{c.current_ratio:.3f}", f"{c.change_pct:+.1f}%",
-                     f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]", verdict])
+                     f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]", f"{c.threshold_pct:.0f}%", verdict])
     return rows
 
 
-REGRESS_HEADERS = ["case", "baseline ratio", "now", "change", "95% interval", "verdict"]
+REGRESS_HEADERS = ["case", "baseline ratio", "now", "change", "95% interval", "threshold", "verdict"]
