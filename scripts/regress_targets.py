@@ -5,6 +5,9 @@
    test-only --inject-slowdown) is reported in every one of N runs, and only
    that case is reported.
 
+Each run is a fresh ``infer-bench regress`` process, as in CI (a long-lived process
+drifts: its allocator and page state are not those of a new run).
+
 Usage: python scripts/regress_targets.py [--runs 10] [--baseline benchmarks/baseline.json]
 Prints one line per run and a summary; exits 1 if a target is missed.
 """
@@ -12,13 +15,15 @@ Prints one line per run and a summary; exits 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
-from infer_bench.regress import DEFAULT_BASELINE, DEFAULT_THRESHOLD_PCT, run_regress  # noqa: E402
+from infer_bench.regress import DEFAULT_BASELINE
 
 SLOWED_CASE = "simple_cnn/onnx/fp32/onnxruntime/b1"
 SLOWDOWN = 0.25
@@ -30,23 +35,34 @@ def main() -> int:
     parser.add_argument("--baseline", default=str(DEFAULT_BASELINE))
     parser.add_argument("--case", default=SLOWED_CASE)
     args = parser.parse_args()
-    quiet = lambda message: None  # noqa: E731
+    def run_regress(slowdown: str | None = None) -> dict:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "regress.json"
+            cmd = [sys.executable, "-m", "infer_bench", "regress", "--baseline", args.baseline, "--json", str(out)]
+            if slowdown:
+                cmd += ["--inject-slowdown", slowdown]
+            proc = subprocess.run(cmd, capture_output=True, text=True,
+                                  env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
+            if proc.returncode not in (0, 1):
+                sys.exit(f"infer-bench regress failed:\n{proc.stderr[-2000:]}")
+            return json.loads(out.read_text())
+
     false_alarms, detected, wrong = 0, 0, 0
     start = time.perf_counter()
     for i in range(args.runs):
         t0 = time.perf_counter()
-        outcome = run_regress(args.baseline, DEFAULT_THRESHOLD_PCT, log=quiet)
-        false_alarms += bool(outcome.regressed)
-        print(f"unchanged run {i + 1}/{args.runs}: flagged {outcome.regressed or 'nothing'} "
+        outcome = run_regress()
+        false_alarms += bool(outcome["regressed"])
+        print(f"unchanged run {i + 1}/{args.runs}: flagged {outcome['regressed'] or 'nothing'} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     for i in range(args.runs):
         t0 = time.perf_counter()
-        outcome = run_regress(args.baseline, DEFAULT_THRESHOLD_PCT, slowdowns={args.case: SLOWDOWN}, log=quiet)
-        hit = args.case in outcome.regressed
-        others = [c for c in outcome.regressed if c != args.case]
+        outcome = run_regress(f"{args.case}={SLOWDOWN}")
+        hit = args.case in outcome["regressed"]
+        others = [c for c in outcome["regressed"] if c != args.case]
         detected += hit
         wrong += bool(others)
-        change = next(c.change_pct for c in outcome.comparisons if c.case == args.case)
+        change = next(c["change_pct"] for c in outcome["comparisons"] if c["case"] == args.case)
         print(f"slowed run {i + 1}/{args.runs}: {args.case} {'REPORTED' if hit else 'missed'} "
               f"(measured {change:+.1f}%), other cases flagged: {others or 'none'} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
