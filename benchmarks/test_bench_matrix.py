@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from infer_bench.bench import _rotation, calls_for
+from infer_bench.bench import input_rotation, calls_for
 from infer_bench.measure import InputRotation, bare_loop_ns, measure_session
 from infer_bench.runtimes import LoadOptions, get_runtime
 from infer_bench.runtimes.devices import configure_tensorflow, cuda_available_reason
@@ -28,7 +28,7 @@ def test_inference(benchmark, bench_case, inputs_cache, session_cache):
     runtime = get_runtime(case.runtime)
     options = LoadOptions(device=case.device)
     session = session_cache.get((case.path, case.runtime, case.device), lambda: runtime.load(case.path, options))
-    batches = _rotation(case.dataset, None, inputs_cache).batches(batch)
+    batches = input_rotation(case.dataset, None, inputs_cache).batches(batch)
     rounds, warmup = calls_for(batch)
     turn = iter(range(10**9))
 

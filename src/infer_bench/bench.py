@@ -153,7 +153,7 @@ def _dataset_for_shape(path: Path, input_shape) -> str:
     return dataset
 
 
-def _rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
+def input_rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
     """Real test images of ``dataset`` (loaded once per run), checked against the model's
     ``input_shape`` (adapted if asked), rotated between calls."""
     key = (dataset, None if input_shape is None else tuple(input_shape[1:]))
@@ -185,7 +185,7 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
         input_shape = probe.input_shape
         dataset = dataset or _dataset_for_shape(case.path, input_shape)
         probe.close()
-    rotation = _rotation(dataset, plan.data_dir, inputs_cache, input_shape, plan.adapt)
+    rotation = input_rotation(dataset, plan.data_dir, inputs_cache, input_shape, plan.adapt)
     cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
     session = cold.session
     out = []

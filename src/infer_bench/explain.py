@@ -341,7 +341,7 @@ def _measure_p50(runtime: str, path: Path, rotation, threads: int | None) -> flo
 
 
 def _explain_model(name: str, manifest, bench, bench_path, ceilings, threads, n_threads, inputs_cache, log) -> dict:
-    from .bench import DATASET_BY_SHAPE, _rotation
+    from .bench import DATASET_BY_SHAPE, input_rotation
     from .costmodel import model_cost
     from .manifest import verify_entry
     from .profile import profile_onnx_layers
@@ -361,7 +361,7 @@ def _explain_model(name: str, manifest, bench, bench_path, ceilings, threads, n_
         raise InferBenchError(f"{manifest.path} names no dataset for {name!r}, and its input shape "
                               f"{tuple(input_shape)} matches none of the shipped ones.",
                               "re-export the model with `infer-bench train-export`.")
-    rotation = _rotation(dataset, None, inputs_cache, input_shape)
+    rotation = input_rotation(dataset, None, inputs_cache, input_shape)
 
     log(f"{name}: profiling ONNX Runtime per layer ...")
     profile = profile_onnx_layers(paths[("onnx", "fp32")], keras_model, rotation.images, runs=PROFILE_RUNS,

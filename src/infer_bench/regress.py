@@ -136,7 +136,6 @@ def _block_median_ns(run: Callable, batches: Sequence[np.ndarray], start: int) -
 
 def calibration_workload(threads: int):
     """A fixed ONNX Runtime fp32 MatMul (same runtime, same threads as the cases)."""
-    import onnx
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
@@ -152,7 +151,6 @@ def calibration_workload(threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     sess = ort.InferenceSession(model.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    del onnx
     xs = [rng.standard_normal((n, n), dtype=np.float32) for _ in range(2)]
     return (lambda x: sess.run(None, {"x": x})[0]), xs
 
@@ -283,7 +281,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
                 threads: int = DEFAULT_THREADS, update: bool = False, slowdowns: dict[str, float] | None = None,
                 data_dir=None, log: Callable[[str], None] = print) -> RegressOutcome:
     """Measure the fast set and compare it with the baseline (or record the baseline if ``update``)."""
-    from .bench import _rotation
+    from .bench import input_rotation
     from .environment import capture_environment
     from .models import get_spec
     from .runtimes import LoadOptions, get_runtime
@@ -307,7 +305,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
         run = session.run
         if case_id(case) in slowdowns:
             run = with_slowdown(run, slowdowns[case_id(case)])
-        runs[case_id(case)] = (run, _rotation(get_spec(model).dataset, data_dir, inputs).batches(batch))
+        runs[case_id(case)] = (run, input_rotation(get_spec(model).dataset, data_dir, inputs).batches(batch))
     try:
         log(f"Measuring {len(runs)} cases x {rounds} interleaved rounds on {threads} thread(s)...")
         ratios = measure_ratios(runs, rounds, threads, log=log)
