@@ -122,7 +122,7 @@ def plan_cases(plan: BenchPlan, log: Callable[[str], None] = print) -> list[Case
     entries: list[tuple[ArtifactEntry, Path, str | None]] = []
     if not plan.artifacts or plan.models:
         manifest = load_manifest(plan.exported)
-        missing = [m for m in (plan.models or list(MODELS)) if m not in manifest.models]
+        missing = [m for m in plan.models if m not in manifest.models]
         if missing:
             raise InferBenchError(f"{manifest.path} has no artifacts for {', '.join(missing)}.",
                                   f"run `infer-bench train-export --models {','.join(missing)} --out {plan.exported}`.")

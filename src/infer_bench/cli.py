@@ -179,7 +179,10 @@ def _ensure_exports(exported: Path, models: list[str], data_dir) -> None:
     from .train_export import Plan, run_train_export
 
     manifest = load_manifest(exported, missing_ok=True)
-    missing = [m for m in (models or list(MODELS)) if m not in manifest.models]
+    # Without --models, an existing export folder is taken as it is; only a folder with no
+    # manifest at all (a fresh clone) gets every model trained first.
+    wanted = models or ([] if manifest.path.exists() else list(MODELS))
+    missing = [m for m in wanted if m not in manifest.models]
     if missing:
         print(f"No exported artifacts for {', '.join(missing)} in {exported}: training and exporting them first "
               f"(infer-bench train-export --models {','.join(missing)} --out {exported}).")
