@@ -350,6 +350,9 @@ def main(argv=None) -> int:
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    # A process started in the background by a non-interactive shell inherits SIGINT as
+    # ignored, and Python then leaves it ignored: Ctrl-C / kill -INT would do nothing.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         args = parser.parse_args(argv)
         return args.func(args)
