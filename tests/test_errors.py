@@ -173,7 +173,10 @@ def test_interrupted_train_export_keeps_finished_artifacts_and_resumes(tmp_path,
     assert _wait_for(some_exported, proc), proc.communicate()
     proc.send_signal(sig)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130, err
+    # 130 is our own exit status; when Ctrl-C lands inside TensorFlow's exporter, Python may
+    # also end by re-raising the signal at shutdown (-2): both are "interrupted", and the
+    # clean-up below is what matters.
+    assert proc.returncode in (130, -signal.SIGINT), err
     assert "finished artifact(s) kept" in err and "Rerun the same command" in err
     manifest = load_manifest(out)
     for entry in manifest.entries():
