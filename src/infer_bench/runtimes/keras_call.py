@@ -8,7 +8,7 @@ import numpy as np
 
 from . import devices
 from .base import BasicSession, LoadOptions
-from .keras_predict import keras_input_spec, load_keras_model
+from .keras_predict import keras_input_spec, load_keras_model, tensorflow_session
 
 
 class KerasCall:
@@ -22,22 +22,13 @@ class KerasCall:
         """Load a .keras file for ``options.device`` (``jit_compile`` does not apply: eager)."""
         tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
         model = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
-        shape, dtype = keras_input_spec(model)
 
         def run(batch: np.ndarray) -> np.ndarray:
             with tf.device(tf_device):
                 # .numpy() copies the result to the host, which waits for the device.
                 return model(batch, training=False).numpy()
 
-        return BasicSession(
-            runtime=self.name,
-            device=options.device,
-            providers=(tf_device,),
-            threads=threads,
-            input_shape=shape,
-            input_dtype=dtype,
-            run_fn=run,
-        )
+        return tensorflow_session(self.name, options, tf_device, threads, keras_input_spec(model), run)
 
 
 RUNTIME = KerasCall()

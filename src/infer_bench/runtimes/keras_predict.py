@@ -56,6 +56,14 @@ def keras_input_spec(model) -> tuple[tuple, str]:
     return shape, str(dtype)
 
 
+def tensorflow_session(runtime: str, options: LoadOptions, tf_device: str, threads: int, input_spec: tuple,
+                       run) -> BasicSession:
+    """The session every TensorFlow runtime returns: it ran on ``tf_device`` with ``threads``."""
+    shape, dtype = input_spec
+    return BasicSession(runtime=runtime, device=options.device, providers=(tf_device,), threads=threads,
+                        input_shape=shape, input_dtype=dtype, run_fn=run)
+
+
 class KerasPredict:
     """``model.predict(x, verbose=0, batch_size=len(x))`` on a .keras model."""
 
@@ -71,21 +79,12 @@ class KerasPredict:
         # sees a GPU, even for CPU runs: pin it off so predict means the same
         # thing on every machine. XLA is the tf_function runtime's option.
         model.jit_compile = False
-        shape, dtype = keras_input_spec(model)
 
         def run(batch: np.ndarray) -> np.ndarray:
             with tf.device(tf_device):
                 return np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)))
 
-        return BasicSession(
-            runtime=self.name,
-            device=options.device,
-            providers=(tf_device,),
-            threads=threads,
-            input_shape=shape,
-            input_dtype=dtype,
-            run_fn=run,
-        )
+        return tensorflow_session(self.name, options, tf_device, threads, keras_input_spec(model), run)
 
 
 RUNTIME = KerasPredict()

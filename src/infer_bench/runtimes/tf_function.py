@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import ArtifactError
 from . import devices
 from .base import BasicSession, LoadOptions
-from .keras_predict import keras_input_spec, load_keras_model
+from .keras_predict import keras_input_spec, load_keras_model, tensorflow_session
 
 XLA_SUFFIX = "_xla"
 SERVING_SIGNATURE = "serving_default"
@@ -88,15 +88,8 @@ class TfFunction:
             with tf.device(tf_device):
                 return fn(batch).numpy()  # .numpy() copies to the host: synchronized
 
-        return BasicSession(
-            runtime=self.name + (XLA_SUFFIX if options.jit_compile else ""),
-            device=options.device,
-            providers=(tf_device,),
-            threads=threads,
-            input_shape=shape,
-            input_dtype=dtype,
-            run_fn=run,
-        )
+        return tensorflow_session(self.name + (XLA_SUFFIX if options.jit_compile else ""), options, tf_device,
+                                  threads, (shape, dtype), run)
 
 
 RUNTIME = TfFunction()
