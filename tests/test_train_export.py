@@ -96,3 +96,45 @@ def test_progress_names_each_step(quick_export):
     steps = [line for line in lines if line.startswith("[")]
     assert steps[0].startswith("[1/33]") and steps[-1].startswith("[33/33]")
     assert all("elapsed" in line for line in steps)
+
+
+def test_an_artifact_made_by_another_recipe_is_rebuilt(quick_export):
+    """How an artifact is made is part of being up to date: older recipes are rebuilt, the rest reused."""
+    manifest, _ = quick_export
+    key = ("simple_cnn", "onnx", "static_int8")
+    raw = json.loads(manifest.path.read_text())
+    for entry in raw["artifacts"]:
+        if (entry["model"], entry["format"], entry["quantization"]) == key:
+            entry["recipe"] = "onnxruntime quantize_static, min/max calibration"  # what an older version wrote
+    manifest.path.write_text(json.dumps(raw))
+    lines = []
+    again = run_train_export(Plan(models=["simple_cnn"], out=manifest.folder, quick=True), log=lines.append)
+    assert any("onnx/static_int8 written" in line for line in lines)
+    assert sum("up to date, reused" in line for line in lines) == len(ARTIFACTS) - 1
+    recipe = next(k.recipe for k in ARTIFACTS if (k.format, k.quantization) == key[1:])
+    assert again.artifacts[key].recipe == recipe and "percentile" in recipe
+
+
+def test_tflite_static_int8_runs_every_op_in_int8(quick_export):
+    from infer_bench.export.tflite_formats import float_ops_inside
+
+    manifest, _ = quick_export
+    for model in MODELS:
+        static = manifest.folder / manifest.artifacts[(model, "tflite", "static_int8")].path
+        assert float_ops_inside(static.read_bytes()) == [], model
+        fp32 = manifest.folder / manifest.artifacts[(model, "tflite", "fp32")].path
+        assert "CONV_2D" in float_ops_inside(fp32.read_bytes())  # the check does see float ops
+
+
+def test_onnx_int8_artifacts_quantize_what_they_say(quick_export):
+    import onnx
+
+    manifest, _ = quick_export
+    path = manifest.folder / manifest.artifacts[("alexnet_catsdogs", "onnx", "dynamic_int8")].path
+    ops = {n.op_type for n in onnx.load(str(path)).graph.node}
+    # Dense layers in int8, convolutions left in fp32 (ConvInteger is slower than Conv on CPU).
+    assert "DynamicQuantizeLinear" in ops or "DynamicQuantizeMatMul" in ops or "MatMulInteger" in ops, ops
+    assert "ConvInteger" not in ops and "Conv" in ops
+    path = manifest.folder / manifest.artifacts[("alexnet_catsdogs", "onnx", "static_int8")].path
+    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    assert ops.count("QuantizeLinear") > 5 and "Conv" in ops

@@ -33,6 +33,7 @@ class ArtifactEntry:
     source_sha256: str  # sha256 of the .keras file it was exported from (staleness check)
     source_test_accuracy: float
     quick: bool = False
+    recipe: str = ""  # how it was made (export.ArtifactKind.recipe); absent in manifests of older versions
 
     @property
     def key(self) -> tuple[str, str, str]:

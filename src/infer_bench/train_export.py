@@ -17,7 +17,8 @@ from typing import Callable
 import numpy as np
 
 from . import data as data_mod
-from .export import ARTIFACTS, CALIBRATION_IMAGES, ExportContext, artifact_filename
+from .export import ARTIFACTS, ExportContext, artifact_filename
+from .export.calibration import CALIBRATION_IMAGES
 from .fsutil import sha256_of, write_json_atomic
 from .manifest import Manifest, entry_for, load_manifest
 from .models import MODELS, get_spec
@@ -71,9 +72,12 @@ class Progress:
         self.log(f"        {message}")
 
 
-def _is_current(manifest: Manifest, key, source_sha: str | None) -> bool:
+def _is_current(manifest: Manifest, key, source_sha: str | None, recipe: str | None = None) -> bool:
+    """The artifact is listed, intact, made from ``source_sha`` and (if given) by ``recipe``."""
     entry = manifest.artifacts.get(key)
     if entry is None or source_sha is None or entry.source_sha256 != source_sha:
+        return False
+    if recipe is not None and entry.recipe != recipe:
         return False
     path = manifest.folder / entry.path
     return path.exists() and sha256_of(path) == entry.sha256
@@ -147,7 +151,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
             source_sha = sha256_of(keras_path)
         expected_source = source_sha if kind.format != "keras" else (
             manifest.artifacts[key].source_sha256 if key in manifest.artifacts else None)
-        if not plan.force and _is_current(manifest, key, expected_source):
+        if not plan.force and _is_current(manifest, key, expected_source, kind.recipe):
             progress.step(f"{label} up to date, reused")
             continue
         if ctx is None:
@@ -158,7 +162,8 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         manifest.add(entry_for(manifest, path, model=name, format=kind.format, quantization=kind.quantization,
                                input_shape=list(model.input_shape), input_dtype="float32",
                                output_shape=list(model.output_shape), source_sha256=sha,
-                               source_test_accuracy=info["test_accuracy"], quick=plan.quick))
+                               source_test_accuracy=info["test_accuracy"], quick=plan.quick,
+                               recipe=kind.recipe))
         manifest.save()
         progress.step(f"{label} written ({manifest.artifacts[key].bytes / 1e6:.2f} MB, "
                       f"{time.perf_counter() - t0:.1f} s)")

@@ -1,17 +1,34 @@
 """TFLite exports, converted from the SavedModel (the converter's supported route for Keras 3).
 
 All variants keep float32 inputs and outputs so every artifact is fed the same
-way; ``static_int8`` still runs every op in int8 (``TFLITE_BUILTINS_INT8``:
-conversion fails rather than silently keeping a float op).
+way; ``static_int8`` still runs every op in int8 (checked after conversion:
+a float op left inside the graph fails the export rather than passing silently).
+
+``static_int8`` is calibrated in three steps, because the converter's own
+calibration only takes each activation's min/max (see ``calibration.py`` for
+why that is not good enough):
+
+1. the converter calibrates only (``_experimental_calibrate_only``): a float
+   model carrying each tensor's min/max;
+2. the calibration images are run through that model with every intermediate
+   tensor kept, and each recorded range is replaced by its percentile range;
+3. ``mlir_quantize`` quantizes with those ranges.
+
+Steps 1 and 3 are the converter's two halves, the same private calls that
+TensorFlow's own ``QuantizationDebugger`` makes; they are pinned with
+tensorflow==2.21.0.
 """
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ArtifactError
 from ..fsutil import write_bytes_atomic
+from .calibration import CALIBRATION_PERCENTILE, percentile_range
 
 
 def _converter(savedmodel: Path):
@@ -31,9 +48,78 @@ def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: 
     elif quantization == "static_int8":
         if calibration is None:
             raise ValueError("static_int8 needs calibration images")
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
-        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        write_bytes_atomic(path, _static_int8(conv, calibration))
+        return
     elif quantization != "fp32":
         raise ValueError(f"unknown TFLite quantization {quantization!r}")
     write_bytes_atomic(path, conv.convert())
+
+
+def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> bytes:
+    """Full-integer int8 model whose activation ranges are percentile-clipped (module docstring)."""
+    import tensorflow as tf
+    from tensorflow.lite.python import convert
+
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
+    conv._experimental_calibrate_only = True  # noqa: SLF001 (see the module docstring)
+    calibrated = conv.convert()
+    quantized = convert.mlir_quantize(_with_percentile_ranges(calibrated, calibration, percentile),
+                                      fully_quantize=False)  # float32 in/out, int8 inside
+    float_ops = float_ops_inside(quantized)
+    if float_ops:
+        raise ArtifactError(f"TFLite static_int8 conversion left float ops inside the graph: {', '.join(float_ops)}.",
+                          "this model has an op the int8 converter cannot quantize; drop static_int8 for it.")
+    return quantized
+
+
+def _with_percentile_ranges(calibrated: bytes, calibration: np.ndarray, percentile: float) -> bytes:
+    """The calibrated model with each recorded min/max replaced by its percentile range."""
+    import flatbuffers
+    from ai_edge_litert.interpreter import Interpreter
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    graph = model.subgraphs[0]
+    # Tensors the calibrator recorded a range for: activations (weights have none).
+    ranged = [i for i, t in enumerate(graph.tensors)
+              if t.quantization is not None and t.quantization.min is not None and len(t.quantization.min) == 1]
+    with warnings.catch_warnings():  # keeping every tensor is the point here, not a debugging leftover
+        warnings.filterwarnings("ignore", message=".*experimental_preserve_all_tensors")
+        interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
+    interpreter.allocate_tensors()
+    feed = interpreter.get_input_details()[0]["index"]
+    seen: dict[int, np.ndarray] = {}
+    for row, image in enumerate(calibration):
+        interpreter.set_tensor(feed, image[None])
+        interpreter.invoke()
+        for i in ranged:
+            value = interpreter.get_tensor(i).ravel()
+            if i not in seen:  # preallocate: one row of values per calibration image
+                seen[i] = np.empty((len(calibration), value.size), dtype=np.float32)
+            seen[i][row] = value
+    for i in ranged:
+        lo, hi = percentile_range(seen.pop(i), percentile)
+        graph.tensors[i].quantization.min, graph.tensors[i].quantization.max = [lo], [hi]
+    builder = flatbuffers.Builder(len(calibrated) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+def float_ops_inside(tflite_model: bytes) -> list[str]:
+    """Ops other than the edge QUANTIZE/DEQUANTIZE that read or write float32 tensors."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    graph = model.subgraphs[0]
+    found = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        name = names.get(max(code.builtinCode, code.deprecatedBuiltinCode), str(code.builtinCode))
+        if name in ("QUANTIZE", "DEQUANTIZE"):
+            continue
+        tensors = [graph.tensors[i] for i in [*op.inputs, *op.outputs] if i >= 0]
+        if any(t.type == schema.TensorType.FLOAT32 for t in tensors):
+            found.append(name)
+    return found

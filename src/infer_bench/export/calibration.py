@@ -1,0 +1,44 @@
+"""How static int8 artifacts are calibrated: which images, and which activation ranges.
+
+Both static int8 routes (onnxruntime QDQ and TFLite full-integer) take each
+activation's range from the same 256 real training images, clipped at the same
+percentile. Why not the plain min/max both tools default to: one rare extreme
+activation stretches a tensor's int8 grid so that ordinary values lose most of
+their resolution. Measured on the report's models (top-1 agreement with fp32 on
+the held-out set, 256 calibration images, `infer-bench check`):
+
+    artifact                      min/max   percentile 99.999
+    ONNX   alexnet_catsdogs       97.0%     98.8%
+    ONNX   alexnet_fashion        99.1%     99.2%
+    TFLite alexnet_catsdogs       92.7%     98.4%
+    TFLite alexnet_fashion        97.2%     99.2%
+    TFLite simple_cnn             99.4%     99.4%
+
+99.999 is onnxruntime's own default for its Percentile calibrator. Cutting more
+(0.01% or 0.1% off each tail) was worse on alexnet_catsdogs's TFLite model
+(98.0%, 91.2%): the clipped values then matter.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CALIBRATION_IMAGES = 256  # real training images for static int8 (the issue asks for >= 200)
+CALIBRATION_PERCENTILE = 99.999  # share of each activation's values kept inside its int8 range
+
+
+def percentile_range(values: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> tuple[float, float]:
+    """Activation range keeping ``percentile`` % of ``values``, cut equally from both tails.
+
+    Same definition as onnxruntime's asymmetric Percentile calibrator, so the
+    ONNX and TFLite int8 artifacts clip alike. The range always contains 0: int8
+    quantization needs zero exactly representable (padding, ReLU).
+    """
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+    values = np.asarray(values, dtype=np.float32).ravel()
+    if values.size == 0:
+        raise ValueError("no values to calibrate on")
+    tail = (100.0 - percentile) / 2
+    lo, hi = np.percentile(values, [tail, 100.0 - tail])
+    return float(min(lo, 0.0)), float(max(hi, 0.0))
