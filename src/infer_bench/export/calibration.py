@@ -4,19 +4,23 @@ Both static int8 routes (onnxruntime QDQ and TFLite full-integer) take each
 activation's range from the same 256 real training images, clipped at the same
 percentile. Why not the plain min/max both tools default to: one rare extreme
 activation stretches a tensor's int8 grid so that ordinary values lose most of
-their resolution. Measured on the report's models (top-1 agreement with fp32 on
-the held-out set, 256 calibration images, `infer-bench check`):
+their resolution. Top-1 agreement with fp32 on the held-out set
+(`infer-bench check`, 256 calibration images):
 
-    artifact                      min/max   percentile 99.999
+    artifact                      min/max   percentile 99.998
     ONNX   alexnet_catsdogs       97.0%     98.8%
-    ONNX   alexnet_fashion        99.1%     99.2%
-    TFLite alexnet_catsdogs       92.7%     98.4%
-    TFLite alexnet_fashion        97.2%     99.2%
-    TFLite simple_cnn             99.4%     99.4%
+    TFLite alexnet_catsdogs       92.7%     99.2%
+    TFLite alexnet_fashion        97.2%     99.1%
+    TFLite simple_cnn             99.4%     99.5%
 
-99.999 is onnxruntime's own default for its Percentile calibrator. Cutting more
-(0.01% or 0.1% off each tail) was worse on alexnet_catsdogs's TFLite model
-(98.0%, 91.2%): the clipped values then matter.
+(min/max figures from the first trained alexnet_catsdogs; training that model is
+not bit-repeatable, so its figures move by a few tenths between runs.)
+
+How 99.998 was chosen: on the Cats vs Dogs *validation* split (400 training
+images the check never sees), TFLite int8 agreement with fp32 was 97.5% with
+min/max, then 98.0 / 98.75 / 99.25 / 97.5% at 99.999 / 99.998 / 99.995 / 99.99,
+with the smallest max abs error at 99.998. onnxruntime's default, 99.999, left
+the TFLite model of one trained alexnet_catsdogs at 97.5% on the test set.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 CALIBRATION_IMAGES = 256  # real training images for static int8 (the issue asks for >= 200)
-CALIBRATION_PERCENTILE = 99.999  # share of each activation's values kept inside its int8 range
+CALIBRATION_PERCENTILE = 99.998  # share of each activation's values kept inside its int8 range
 
 
 def percentile_range(values: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> tuple[float, float]:
