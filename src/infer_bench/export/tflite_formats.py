@@ -48,11 +48,9 @@ def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: 
     elif quantization == "static_int8":
         if calibration is None:
             raise ValueError("static_int8 needs calibration images")
-        write_bytes_atomic(path, _static_int8(conv, calibration))
-        return
     elif quantization != "fp32":
         raise ValueError(f"unknown TFLite quantization {quantization!r}")
-    write_bytes_atomic(path, conv.convert())
+    write_bytes_atomic(path, _static_int8(conv, calibration) if quantization == "static_int8" else conv.convert())
 
 
 def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> bytes:
@@ -69,7 +67,7 @@ def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_
     float_ops = float_ops_inside(quantized)
     if float_ops:
         raise ArtifactError(f"TFLite static_int8 conversion left float ops inside the graph: {', '.join(float_ops)}.",
-                          "this model has an op the int8 converter cannot quantize; drop static_int8 for it.")
+                            "this model has an op the int8 converter cannot quantize; drop static_int8 for it.")
     return quantized
 
 
@@ -77,9 +75,8 @@ def _with_percentile_ranges(calibrated: bytes, calibration: np.ndarray, percenti
     """The calibrated model with each recorded min/max replaced by its percentile range."""
     import flatbuffers
     from ai_edge_litert.interpreter import Interpreter
-    from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(calibrated, 0))
+    model = _model_object(calibrated)
     graph = model.subgraphs[0]
     # Tensors the calibrator recorded a range for: activations (weights have none).
     ranged = [i for i, t in enumerate(graph.tensors)
@@ -106,11 +103,18 @@ def _with_percentile_ranges(calibrated: bytes, calibration: np.ndarray, percenti
     return bytes(builder.Output())
 
 
+def _model_object(tflite_model: bytes):
+    """The .tflite flatbuffer as TensorFlow's editable object tree (schema ``ModelT``)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
+
+
 def float_ops_inside(tflite_model: bytes) -> list[str]:
     """Ops other than the edge QUANTIZE/DEQUANTIZE that read or write float32 tensors."""
     from tensorflow.lite.python import schema_py_generated as schema
 
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
+    model = _model_object(tflite_model)
     names = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
     graph = model.subgraphs[0]
     found = []
