@@ -96,8 +96,11 @@ class ModelSpec:
     binary: bool  # one sigmoid output (else softmax over classes)
     epochs: int
     batch_size: int
-    learning_rate: float
-    augment: bool = False  # random horizontal flips during training
+    learning_rate: float  # peak learning rate; train.py decays it to zero along a cosine
+    optimizer: str = "adam"  # "adam", or "sgd" (Nesterov momentum 0.9)
+    warmup_epochs: float = 0.0  # linear warm-up from zero to the peak learning rate
+    weight_decay: float = 0.0  # decoupled: each step shrinks weights by weight_decay * learning rate
+    augment: bool = False  # random flips, shifts and zoom during training
     target_accuracy: float = 0.0  # the target on the held-out test set
 
 
@@ -106,13 +109,17 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec("simple_cnn", simple_cnn, "fashion_mnist", (28, 28, 1), False,
                   epochs=10, batch_size=64, learning_rate=1e-3, target_accuracy=0.91),
-        # The report's AlexNet "does not stabilize": with Adam at 1e-3 the 16.8M-weight
-        # dense block swings the validation accuracy from epoch to epoch (19% after epoch 1 here);
-        # with a cosine decay of the learning rate to zero the last epochs settle (see train.py).
+        # The report's AlexNet "does not stabilize": with a constant Adam step of 1e-3 the
+        # 16.8M-weight dense block swings the validation accuracy from epoch to epoch, and the
+        # BatchNorm statistics that chase it lag behind (19% validation accuracy after epoch 1
+        # with Adam). SGD with Nesterov momentum, half an epoch of warm-up and a cosine decay
+        # to zero is at 81% after epoch 1, settles over the last epochs and ends 0.3 points
+        # higher on the test set than Adam at the same cost (README, "Models and training").
         ModelSpec("alexnet_fashion", alexnet_fashion, "fashion_mnist", (28, 28, 1), False,
-                  epochs=6, batch_size=128, learning_rate=1e-3, target_accuracy=0.91),
+                  epochs=6, batch_size=128, learning_rate=0.03, optimizer="sgd", warmup_epochs=0.5,
+                  target_accuracy=0.91),
         ModelSpec("alexnet_catsdogs", alexnet_catsdogs, "cats_vs_dogs", (224, 224, 3), True,
-                  epochs=20, batch_size=32, learning_rate=2e-4, augment=True, target_accuracy=0.70),
+                  epochs=18, batch_size=32, learning_rate=2e-4, augment=True, target_accuracy=0.70),
     )
 }
 

@@ -1,0 +1,59 @@
+"""Training settings: learning-rate schedule, optimizer choice, stability figure."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from infer_bench.errors import InferBenchError
+from infer_bench.models import MODELS
+from infer_bench.train import OPTIMIZERS, learning_rate_schedule, make_optimizer, stability
+
+
+def _lr(schedule, step):
+    return float(schedule(step))
+
+
+def test_schedule_without_warmup_starts_at_the_peak_and_ends_at_zero():
+    spec = dataclasses.replace(MODELS["simple_cnn"], learning_rate=1e-3, warmup_epochs=0.0)
+    schedule = learning_rate_schedule(spec, steps_per_epoch=100, epochs=4)
+    assert _lr(schedule, 0) == pytest.approx(1e-3)
+    assert _lr(schedule, 200) == pytest.approx(5e-4, rel=1e-3)  # half way down the cosine
+    assert _lr(schedule, 400) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_warmup_climbs_linearly_to_the_peak_then_decays_to_zero():
+    spec = dataclasses.replace(MODELS["simple_cnn"], learning_rate=0.04, warmup_epochs=0.5)
+    schedule = learning_rate_schedule(spec, steps_per_epoch=100, epochs=4)
+    assert _lr(schedule, 0) == pytest.approx(0.0, abs=1e-9)
+    assert _lr(schedule, 25) == pytest.approx(0.02, rel=1e-3)
+    assert _lr(schedule, 50) == pytest.approx(0.04, rel=1e-3)
+    lrs = [_lr(schedule, s) for s in range(50, 401, 50)]
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert lrs[-1] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_sgd_spec_gets_nesterov_momentum_and_its_weight_decay():
+    spec = dataclasses.replace(MODELS["simple_cnn"], optimizer="sgd", weight_decay=5e-3)
+    opt = make_optimizer(spec, steps_per_epoch=10, epochs=1)
+    assert type(opt).__name__ == "SGD"
+    assert opt.nesterov and opt.momentum == pytest.approx(0.9)
+    assert opt.weight_decay == pytest.approx(5e-3)
+
+
+def test_unknown_optimizer_names_the_valid_ones():
+    spec = dataclasses.replace(MODELS["simple_cnn"], optimizer="rmsprop")
+    with pytest.raises(InferBenchError, match="rmsprop.*adam, sgd"):
+        make_optimizer(spec, steps_per_epoch=10, epochs=1)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_every_model_names_a_known_optimizer(name):
+    assert MODELS[name].optimizer in OPTIMIZERS
+
+
+def test_stability_is_the_spread_of_the_last_epochs_in_points():
+    s = stability([0.19, 0.85, 0.90, 0.91, 0.92], last=3)
+    assert s["epochs"] == 3
+    assert s["range_pts"] == pytest.approx(2.0)
+    assert s["std_pts"] == pytest.approx(np.std([90.0, 91.0, 92.0]))
