@@ -261,3 +261,27 @@ def test_debug_shows_the_traceback(tmp_path, capsys):
     assert main(["--debug", "bench", "--artifact", str(tmp_path / "nope.onnx")]) == 2
     err = capsys.readouterr().err
     assert "Traceback" in err and "does not exist" in err
+
+
+def test_an_error_after_a_stop_signal_counts_as_the_interrupt(monkeypatch):
+    # Ctrl-C inside a C extension's import surfaces as ImportError("initialization failed").
+    from infer_bench import cli
+
+    monkeypatch.setattr(cli, "_signal_received", None)
+    assert cli.was_interrupted(KeyboardInterrupt())
+    assert not cli.was_interrupted(ImportError("initialization failed"))
+    monkeypatch.setattr(cli, "_signal_received", signal.SIGINT)
+    assert cli.was_interrupted(ImportError("initialization failed"))
+
+
+def test_main_exits_130_when_a_signal_surfaces_as_another_error(monkeypatch, capsys):
+    from infer_bench import cli
+
+    def interrupted_import(args):
+        monkeypatch.setattr(cli, "_signal_received", signal.SIGINT)
+        raise ImportError("initialization failed")
+
+    monkeypatch.setattr(cli, "_signal_received", None)
+    monkeypatch.setattr(cli, "cmd_report", interrupted_import)  # build_parser binds it at call time
+    assert cli.main(["report"]) == 130
+    assert "interrupted" in capsys.readouterr().err

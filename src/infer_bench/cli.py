@@ -157,8 +157,9 @@ def cmd_train_export(args) -> int:
                 quick=args.quick, force=args.force)
     try:
         manifest = run_train_export(plan)
-    except KeyboardInterrupt:
-        _report_kept(args.out, args.models)
+    except BaseException as exc:
+        if was_interrupted(exc):
+            _report_kept(args.out, args.models)
         raise
     print()
     print(tabulate(artifact_table(manifest, args.models),
@@ -209,8 +210,8 @@ def cmd_bench(args) -> int:
         _ensure_exports(args.exported, args.models, args.data_dir)
     try:
         results = run_bench(plan, writer.results_file.environment, writer)
-    except KeyboardInterrupt:
-        if writer.path:
+    except BaseException as exc:
+        if was_interrupted(exc) and writer.path:
             print(f"\nInterrupted: {len(writer.results_file.results)} finished result(s) kept in {writer.path}; "
                   "the unfinished case was dropped.", file=sys.stderr)
         raise
@@ -341,18 +342,34 @@ def _report_kept(folder: Path, models) -> None:
     print("The unfinished one was discarded. Rerun the same command to continue.", file=sys.stderr)
 
 
-def _sigterm_as_interrupt(signum, frame):  # SIGTERM ends a run like Ctrl-C: cleanly
+_signal_received: int | None = None  # set by _interrupt: the run was asked to stop
+
+
+def _interrupt(signum, frame):
+    """SIGINT and SIGTERM both end a run cleanly, like Ctrl-C."""
+    global _signal_received
+    _signal_received = signum
     raise KeyboardInterrupt
+
+
+def was_interrupted(exc: BaseException) -> bool:
+    """Whether ``exc`` is how a stop signal surfaced.
+
+    A KeyboardInterrupt raised inside a C extension's module initialisation (Ctrl-C while
+    TensorFlow or tf2onnx is importing) comes out as ImportError("initialization failed"),
+    and other C code may wrap it too; once a signal has arrived, any error is its effect.
+    """
+    return isinstance(exc, KeyboardInterrupt) or _signal_received is not None
 
 
 def main(argv=None) -> int:
     """Entry point of the ``infer-bench`` console script."""
     parser = build_parser()
     debug = "--debug" in (sys.argv[1:] if argv is None else argv)
-    signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     # A process started in the background by a non-interactive shell inherits SIGINT as
     # ignored, and Python then leaves it ignored: Ctrl-C / kill -INT would do nothing.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         args = parser.parse_args(argv)
         return args.func(args)
@@ -365,6 +382,9 @@ def main(argv=None) -> int:
         print("infer-bench: interrupted.", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug or an unforeseen failure: still one paragraph, no traceback
+        if was_interrupted(exc):
+            print("infer-bench: interrupted.", file=sys.stderr)
+            return 130
         if debug:
             traceback.print_exc()
         print(f"infer-bench: unexpected error: {type(exc).__name__}: {exc}. Rerun with --debug for the "
