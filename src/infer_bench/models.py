@@ -119,7 +119,7 @@ MODELS: dict[str, ModelSpec] = {
                   epochs=6, batch_size=128, learning_rate=0.03, optimizer="sgd", warmup_epochs=0.5,
                   target_accuracy=0.91),
         ModelSpec("alexnet_catsdogs", alexnet_catsdogs, "cats_vs_dogs", (224, 224, 3), True,
-                  epochs=18, batch_size=32, learning_rate=2e-4, augment=True, target_accuracy=0.70),
+                  epochs=20, batch_size=32, learning_rate=2e-4, augment=True, target_accuracy=0.70),
     )
 }
 
