@@ -378,13 +378,11 @@ def main(argv=None) -> int:
             traceback.print_exc()
         print(f"infer-bench: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("infer-bench: interrupted.", file=sys.stderr)
-        return 130
-    except Exception as exc:  # a bug or an unforeseen failure: still one paragraph, no traceback
+    except (KeyboardInterrupt, Exception) as exc:
         if was_interrupted(exc):
             print("infer-bench: interrupted.", file=sys.stderr)
             return 130
+        # A bug or an unforeseen failure: still one paragraph, no traceback.
         if debug:
             traceback.print_exc()
         print(f"infer-bench: unexpected error: {type(exc).__name__}: {exc}. Rerun with --debug for the "

@@ -60,12 +60,10 @@ def make_optimizer(spec: ModelSpec, steps_per_epoch: int, epochs: int):
 def compile_model(model, spec: ModelSpec, steps_per_epoch: int, epochs: int) -> None:
     """Compile with the spec's optimizer and a cosine decay of the learning rate to zero over the run.
 
-    Why the decay: the report's AlexNet on Fashion-MNIST "does not stabilize at all".
-    With a constant Adam step of 1e-3 its 16.8M-weight dense block (and the
-    BatchNorm statistics that chase it) keep jumping, and the validation accuracy
-    with them: 19% after the first epoch here. Decaying the step to zero over the
-    run makes the last epochs settle; the history records the spread of the last
-    epochs' validation accuracy to show it.
+    Why the decay: it is what makes the report's AlexNet on Fashion-MNIST, which
+    "does not stabilize at all", settle over its last epochs (the reason and the
+    figures are with its row in ``models.MODELS``); the history records the spread
+    of the last epochs' validation accuracy to show it.
     """
     loss = "binary_crossentropy" if spec.binary else "sparse_categorical_crossentropy"
     model.compile(optimizer=make_optimizer(spec, steps_per_epoch, epochs), loss=loss, metrics=["accuracy"])

@@ -40,17 +40,20 @@ def _converter(savedmodel: Path):
 def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: np.ndarray | None = None) -> None:
     """Convert ``savedmodel`` to a ``.tflite`` file at the given quantization."""
     tf, conv = _converter(savedmodel)
-    if quantization == "fp16":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]
-        conv.target_spec.supported_types = [tf.float16]
-    elif quantization == "dynamic_int8":
-        conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
-    elif quantization == "static_int8":
+    if quantization == "static_int8":
         if calibration is None:
             raise ValueError("static_int8 needs calibration images")
-    elif quantization != "fp32":
-        raise ValueError(f"unknown TFLite quantization {quantization!r}")
-    write_bytes_atomic(path, _static_int8(conv, calibration) if quantization == "static_int8" else conv.convert())
+        content = _static_int8(conv, calibration)
+    else:
+        if quantization == "fp16":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]
+            conv.target_spec.supported_types = [tf.float16]
+        elif quantization == "dynamic_int8":
+            conv.optimizations = [tf.lite.Optimize.DEFAULT]  # no representative data: dynamic range
+        elif quantization != "fp32":
+            raise ValueError(f"unknown TFLite quantization {quantization!r}")
+        content = conv.convert()
+    write_bytes_atomic(path, content)
 
 
 def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> bytes:
