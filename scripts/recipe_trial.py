@@ -19,11 +19,9 @@ import math
 import sys
 import time
 
-import numpy as np
-
 from infer_bench.data import load_dataset
 from infer_bench.models import MODELS
-from infer_bench.train import OPTIMIZERS, SEED, accuracy, make_optimizer, train_pipeline
+from infer_bench.train import OPTIMIZERS, SEED, VALIDATION_BATCH, accuracy, make_optimizer, train_pipeline
 
 
 def _flipped_half(x, y):
@@ -91,7 +89,7 @@ def main() -> int:
                   f"({dt:.0f} s; {time.perf_counter() - start:.0f} s in training)", flush=True)
 
     model.fit(ds, validation_data=(data.x_val, data.y_val), epochs=spec.epochs, verbose=0, shuffle=False,
-              validation_batch_size=256, callbacks=[TestEachEpoch()])
+              validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=[TestEachEpoch()])
     test = accuracy(model, data.x_test, data.y_test, binary=False)
     print(f"final test accuracy {test:.2%} after {time.perf_counter() - start:.0f} s", flush=True)
     return 0
