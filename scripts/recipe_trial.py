@@ -44,6 +44,10 @@ def main() -> int:
     parser.add_argument("--dropout", type=float, default=0.5, help="AlexNet dense-block dropout (default 0.5)")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--flips", action="store_true", help="mirror a random half of each batch")
+    parser.add_argument("--init", choices=("glorot_uniform", "he_normal", "he_uniform"),
+                        help="re-draw every kernel from this initializer (default: the layers' own, glorot_uniform)")
+    parser.add_argument("--ema", type=float, metavar="MOMENTUM",
+                        help="keep an exponential moving average of the weights and end on it (e.g. 0.995)")
     parser.add_argument("--rows", type=int, help="train on the first N training rows only (a smoke run)")
     args = parser.parse_args()
 
@@ -60,17 +64,27 @@ def main() -> int:
     alexnet = args.model.startswith("alexnet")
     model = spec.build(dropout=args.dropout) if alexnet else spec.build()
     n_classes = model.output_shape[-1]
+    if args.init:
+        initializer = keras.initializers.get(args.init)
+        for layer in model.layers:
+            if getattr(layer, "kernel", None) is not None:
+                layer.kernel.assign(initializer(layer.kernel.shape))
 
     def loss(y_true, y_pred):
         y_true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), n_classes)
         return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=args.label_smoothing)
 
     steps = math.ceil(len(x_train) / spec.batch_size)
-    model.compile(optimizer=make_optimizer(spec, steps, spec.epochs), loss=loss, metrics=["accuracy"])
+    optimizer = make_optimizer(spec, steps, spec.epochs)
+    if args.ema:
+        # Read by the optimizer when it builds its slots on the first step; fit's end then
+        # overwrites the weights with their average (finalize_variable_values).
+        optimizer.use_ema, optimizer.ema_momentum = True, args.ema
+    model.compile(optimizer=optimizer, loss=loss, metrics=["accuracy"])
     ds = train_pipeline(x_train, y_train, spec.batch_size, augment=False)
     if args.flips:
         ds = ds.map(_flipped_half)
-    variant = dict(overrides, label_smoothing=args.label_smoothing, flips=args.flips)
+    variant = dict(overrides, label_smoothing=args.label_smoothing, flips=args.flips, init=args.init, ema=args.ema)
     if alexnet:
         variant["dropout"] = args.dropout
     print(f"{spec.name}: {variant} on {len(x_train)} rows", flush=True)
@@ -91,7 +105,7 @@ def main() -> int:
     model.fit(ds, validation_data=(data.x_val, data.y_val), epochs=spec.epochs, verbose=0, shuffle=False,
               validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=[TestEachEpoch()])
     test = accuracy(model, data.x_test, data.y_test, binary=False)
-    print(f"final test accuracy {test:.2%} after {time.perf_counter() - start:.0f} s", flush=True)
+    print(f"final test accuracy {test:.2%}{' (averaged weights)' if args.ema else ''} after {time.perf_counter() - start:.0f} s", flush=True)
     return 0
 
 

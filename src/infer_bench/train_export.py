@@ -1,6 +1,8 @@
 """The main job: train each model on its real data (or reuse it) and export every artifact.
 
-Progress is printed as "[step/total] what (elapsed)". The manifest is saved after
+Progress is printed as "[step/total] what (elapsed, peak memory)". The peak
+resident memory of the process so far says which step needs how much RAM: a
+step that raises it is the one that took it. The manifest is saved after
 each artifact, so an interrupted run keeps what finished and a rerun continues
 from there; artifacts whose file and source model are unchanged are reused
 unless ``force``.
@@ -21,6 +23,7 @@ from .export import ARTIFACTS, ExportContext, artifact_filename
 from .export.calibration import CALIBRATION_IMAGES
 from .fsutil import sha256_of, write_json_atomic
 from .manifest import Manifest, entry_for, load_manifest
+from .measure import peak_rss_mb
 from .models import MODELS, get_spec
 from .train import QUICK_EPOCHS, QUICK_ROWS, plot_history, train
 
@@ -59,14 +62,15 @@ def calibration_images(x_train: np.ndarray, n: int = CALIBRATION_IMAGES) -> np.n
 
 
 class Progress:
-    """Prints "[k/N] message (elapsed)" lines for the whole run."""
+    """Prints "[k/N] message (elapsed, peak memory so far)" lines for the whole run."""
 
     def __init__(self, total: int, log: Callable[[str], None]):
         self.total, self.done, self.log, self.start = total, 0, log, time.perf_counter()
 
     def step(self, message: str) -> None:
         self.done += 1
-        self.log(f"[{self.done}/{self.total}] {message} ({time.perf_counter() - self.start:.0f} s elapsed)")
+        self.log(f"[{self.done}/{self.total}] {message} ({time.perf_counter() - self.start:.0f} s elapsed, "
+                 f"peak memory {peak_rss_mb() / 1024:.1f} GiB)")
 
     def note(self, message: str) -> None:
         self.log(f"        {message}")
