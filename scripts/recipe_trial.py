@@ -32,6 +32,24 @@ def _flipped_half(x, y):
     return tf.where(flip, tf.reverse(x, axis=[2]), x), y
 
 
+def _cutout(size: int):
+    """Zero one size x size square at a random place in a random half of the batch's images (Cutout)."""
+    import tensorflow as tf
+
+    def apply(x, y):
+        n, h, w = tf.shape(x)[0], tf.shape(x)[1], tf.shape(x)[2]
+        cy = tf.random.uniform([n, 1, 1, 1], 0, h, dtype=tf.int32, seed=SEED)
+        cx = tf.random.uniform([n, 1, 1, 1], 0, w, dtype=tf.int32, seed=SEED + 1)
+        rows = tf.reshape(tf.range(h), [1, -1, 1, 1])
+        cols = tf.reshape(tf.range(w), [1, 1, -1, 1])
+        top, left = cy - size // 2, cx - size // 2
+        square = (rows >= top) & (rows < top + size) & (cols >= left) & (cols < left + size)
+        chosen = tf.random.uniform([n, 1, 1, 1], seed=SEED + 2) < 0.5
+        return tf.where(square & chosen, tf.zeros_like(x), x), y
+
+    return apply
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", choices=[n for n, s in MODELS.items() if not s.binary])
@@ -44,6 +62,8 @@ def main() -> int:
     parser.add_argument("--dropout", type=float, default=0.5, help="AlexNet dense-block dropout (default 0.5)")
     parser.add_argument("--label-smoothing", type=float, default=0.0)
     parser.add_argument("--flips", action="store_true", help="mirror a random half of each batch")
+    parser.add_argument("--cutout", type=int, metavar="PIXELS",
+                        help="zero a random PIXELS-wide square in a random half of each batch's images")
     parser.add_argument("--init", choices=("glorot_uniform", "he_normal", "he_uniform"),
                         help="re-draw every kernel from this initializer (default: the layers' own, glorot_uniform)")
     parser.add_argument("--ema", type=float, metavar="MOMENTUM",
@@ -84,7 +104,9 @@ def main() -> int:
     ds = train_pipeline(x_train, y_train, spec.batch_size, augment=False)
     if args.flips:
         ds = ds.map(_flipped_half)
-    variant = dict(overrides, label_smoothing=args.label_smoothing, flips=args.flips, init=args.init, ema=args.ema)
+    if args.cutout:
+        ds = ds.map(_cutout(args.cutout))
+    variant = dict(overrides, label_smoothing=args.label_smoothing, flips=args.flips, cutout=args.cutout, init=args.init, ema=args.ema)
     if alexnet:
         variant["dropout"] = args.dropout
     print(f"{spec.name}: {variant} on {len(x_train)} rows", flush=True)
