@@ -7,7 +7,8 @@ import pytest
 
 from infer_bench.errors import InferBenchError
 from infer_bench.models import MODELS
-from infer_bench.train import OPTIMIZERS, learning_rate_schedule, make_optimizer, stability, train_pipeline
+from infer_bench.train import (OPTIMIZERS, learning_rate_schedule, make_optimizer, smoothed_crossentropy, stability,
+                               train_pipeline, training_loss)
 
 
 def _lr(schedule, step):
@@ -50,6 +51,25 @@ def test_unknown_optimizer_names_the_valid_ones():
 @pytest.mark.parametrize("name", sorted(MODELS))
 def test_every_model_names_a_known_optimizer(name):
     assert MODELS[name].optimizer in OPTIMIZERS
+
+
+def test_smoothed_crossentropy_is_crossentropy_against_smoothed_one_hot_targets():
+    probs = np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8]], np.float32)
+    labels = np.array([0, 1])
+    targets = np.full((2, 3), 0.1 / 3) + np.eye(3)[labels] * 0.9  # 1 - 0.1 + 0.1/3 on the true class
+    expected = -(targets * np.log(probs)).sum(axis=1)
+    got = np.asarray(smoothed_crossentropy(3, 0.1)(labels, probs))
+    np.testing.assert_allclose(got, expected, rtol=1e-5)
+    plain = np.asarray(smoothed_crossentropy(3, 0.0)(labels, probs))
+    np.testing.assert_allclose(plain, -np.log([0.7, 0.1]), rtol=1e-5)
+
+
+def test_training_loss_smooths_only_softmax_models_that_ask_for_it():
+    fashion = MODELS["alexnet_fashion"]
+    assert fashion.label_smoothing > 0
+    assert training_loss(fashion, 10).__name__ == f"crossentropy_label_smoothing_{fashion.label_smoothing:g}"
+    assert training_loss(dataclasses.replace(fashion, label_smoothing=0.0), 10) == "sparse_categorical_crossentropy"
+    assert training_loss(MODELS["alexnet_catsdogs"], 1) == "binary_crossentropy"
 
 
 def test_stability_is_the_spread_of_the_last_epochs_in_points():

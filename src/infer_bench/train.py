@@ -57,16 +57,43 @@ def make_optimizer(spec: ModelSpec, steps_per_epoch: int, epochs: int):
     raise unknown_name("optimizer", spec.optimizer, OPTIMIZERS)
 
 
+def smoothed_crossentropy(n_classes: int, label_smoothing: float):
+    """Categorical cross-entropy on integer labels, with the one-hot targets smoothed.
+
+    Keras 3's sparse cross-entropy has no label smoothing, so the labels are
+    one-hot encoded here first: the target of the true class becomes
+    ``1 - label_smoothing + label_smoothing / n_classes`` and every other class gets
+    ``label_smoothing / n_classes``.
+    """
+    import keras
+
+    def loss(y_true, y_pred):
+        y_true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), n_classes)
+        return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=label_smoothing)
+
+    loss.__name__ = f"crossentropy_label_smoothing_{label_smoothing:g}"
+    return loss
+
+
+def training_loss(spec: ModelSpec, n_classes: int):
+    """The loss ``spec`` trains with: binary or sparse categorical cross-entropy, label-smoothed if asked."""
+    if spec.binary:
+        return "binary_crossentropy"
+    if spec.label_smoothing:
+        return smoothed_crossentropy(n_classes, spec.label_smoothing)
+    return "sparse_categorical_crossentropy"
+
+
 def compile_model(model, spec: ModelSpec, steps_per_epoch: int, epochs: int) -> None:
-    """Compile with the spec's optimizer and a cosine decay of the learning rate to zero over the run.
+    """Compile with the spec's optimizer, loss, and a cosine decay of the learning rate to zero over the run.
 
     Why the decay: it is what makes the report's AlexNet on Fashion-MNIST, which
     "does not stabilize at all", settle over its last epochs (the reason and the
     figures are with its row in ``models.MODELS``); the history records the spread
     of the last epochs' validation accuracy to show it.
     """
-    loss = "binary_crossentropy" if spec.binary else "sparse_categorical_crossentropy"
-    model.compile(optimizer=make_optimizer(spec, steps_per_epoch, epochs), loss=loss, metrics=["accuracy"])
+    model.compile(optimizer=make_optimizer(spec, steps_per_epoch, epochs),
+                  loss=training_loss(spec, model.output_shape[-1]), metrics=["accuracy"])
 
 
 PREFETCH_BATCHES = 2  # batches the input pipeline prepares ahead of the training step
@@ -96,7 +123,10 @@ def train_pipeline(x, y, batch_size: int, augment: bool):
         aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=SEED),
                                 keras.layers.RandomTranslation(0.1, 0.1, seed=SEED),
                                 keras.layers.RandomZoom(0.1, seed=SEED)])
-        ds = ds.map(lambda a, b: (aug(a, training=True), b), num_parallel_calls=os.cpu_count() or 1)
+        def augment_batch(images, labels):  # a def, not a lambda: AutoGraph cannot read a lambda's source
+            return aug(images, training=True), labels
+
+        ds = ds.map(augment_batch, num_parallel_calls=os.cpu_count() or 1)
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(PREFETCH_BATCHES).with_options(options)
@@ -172,6 +202,7 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
         "schedule": "cosine decay to 0" + (f" after {spec.warmup_epochs:g} epoch(s) of linear warm-up"
                                            if spec.warmup_epochs else ""),
         "weight_decay": spec.weight_decay,
+        "label_smoothing": spec.label_smoothing,
         "augment": spec.augment,
         "seed": SEED,
         "rows": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
