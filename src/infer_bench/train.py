@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -109,8 +110,6 @@ def train_pipeline(x, y, batch_size: int, augment: bool):
     that wait shows ``~RootDataset::Iterator`` joining ``Model::OptimizeLoop``).
     The pipeline is a shuffle and a slice per batch; it needs no tuning.
     """
-    import os
-
     import tensorflow as tf
 
     ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=SEED, reshuffle_each_iteration=True)
@@ -130,6 +129,14 @@ def train_pipeline(x, y, batch_size: int, augment: bool):
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(PREFETCH_BATCHES).with_options(options)
+
+
+def fit_epochs(model, spec: ModelSpec, train_ds, data: Dataset, epochs: int, callbacks: list) -> None:
+    """``model.fit`` on ``train_ds`` for ``epochs``, validating on ``data``'s validation split after each."""
+    # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
+    # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
+    model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
+              validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=callbacks)
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, binary: bool, batch_size: int = 256) -> float:
@@ -184,10 +191,7 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
                 f"acc {logs.get('accuracy', 0):.4f} val_acc {logs.get('val_accuracy', 0):.4f} "
                 f"({dt:.1f} s; {time.perf_counter() - start:.0f} s in training)")
 
-    # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
-    # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
-    model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
-              validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=[Progress()])
+    fit_epochs(model, spec, train_ds, data, epochs, [Progress()])
     fit_seconds = time.perf_counter() - start
     test_acc = accuracy(model, data.x_test, data.y_test, spec.binary)
     log(f"  [{spec.name}] fit returned after {fit_seconds:.0f} s; test accuracy {test_acc:.2%} on "
