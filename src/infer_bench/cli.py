@@ -101,7 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"interleaved rounds (default {DEFAULT_ROUNDS})")
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"threads per runtime (default {DEFAULT_THREADS}: steadiest on a shared machine)")
-    p.add_argument("--update-baseline", action="store_true", help="measure and rewrite the baseline instead of comparing")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="measure and rewrite the baseline instead of comparing: several fresh processes, then one "
+                        "under memory contention (a few minutes; needs a spare core)")
+    p.add_argument("--memory-contention", action="store_true",
+                   help="run the check while another process streams memory on a spare core, as a busy CI "
+                        "neighbour does (unchanged code should still pass)")
     p.add_argument("--inject-slowdown", action="append", default=[], metavar="CASE=FRACTION",
                    help="testing the gate only: make CASE's calls FRACTION slower (e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25)")
     p.add_argument("--json", type=Path, default=None, metavar="PATH", help="also write the comparison as JSON")
@@ -251,13 +256,17 @@ def cmd_regress(args) -> int:
         raise InferBenchError(f"--rounds {args.rounds} is too few for a confidence bound.", "use at least 3 (default 9).")
     if args.threshold <= 0:
         raise InferBenchError(f"--threshold {args.threshold} must be a positive percentage.", "e.g. --threshold 10.")
+    if args.update_baseline and (args.memory_contention or args.inject_slowdown):
+        raise InferBenchError("--update-baseline measures unchanged code, quiet and under contention itself.",
+                              "drop --memory-contention and --inject-slowdown when updating the baseline.")
     outcome = run_regress(args.baseline, args.threshold, args.rounds, args.threads, args.update_baseline,
-                          _slowdowns(args.inject_slowdown), args.data_dir)
+                          _slowdowns(args.inject_slowdown), args.data_dir, with_contention=args.memory_contention)
     if args.update_baseline:
         return 0
     print(tabulate(outcome_rows(outcome, args.threshold), headers=REGRESS_HEADERS, tablefmt="github"))
     if args.json:
         write_json_atomic(args.json, {"schema_version": 1, "threshold_pct": args.threshold,
+                                      "memory_contention": args.memory_contention,
                                       "regressed": outcome.regressed,
                                       "comparisons": comparisons_to_dict(outcome.comparisons)})
     if outcome.regressed:
