@@ -80,6 +80,19 @@ def test_second_run_reuses_up_to_date_artifacts(quick_export):
     assert {k: e.sha256 for k, e in again.artifacts.items()} == before
 
 
+def test_a_missing_onnx_file_of_a_reused_model_is_exported_again(quick_export):
+    # The reused model comes from keras.saving.load_model and has never been called, which Keras'
+    # ONNX exporter refused ("The model provided has never called") until export_onnx_fp32 called it.
+    manifest, _ = quick_export
+    entry = manifest.artifacts[("simple_cnn", "onnx", "fp32")]
+    (manifest.folder / entry.path).unlink()
+    lines = []
+    again = run_train_export(Plan(models=["simple_cnn"], out=manifest.folder, quick=True), log=lines.append)
+    assert any("reusing trained model" in line for line in lines)
+    assert any("onnx/fp32 written" in line for line in lines)
+    verify_entry(again, again.artifacts[entry.key])
+
+
 def test_a_damaged_artifact_is_rebuilt_on_rerun(quick_export):
     manifest, _ = quick_export
     entry = manifest.artifacts[("simple_cnn", "tflite", "fp16")]

@@ -312,7 +312,6 @@ def fast_set_artifacts(cache_dir: Path = CACHE_DIR, log: Callable[[str], None] =
             keras.utils.set_random_seed(0)
             spec = get_spec(model)
             net = spec.build()
-            net(np.zeros((1, *spec.input_shape), dtype=np.float32))  # Keras' exporter needs a called model
             export_onnx_fp32(net, paths["onnx"])
             export_savedmodel(net, paths["savedmodel"])
             export_tflite(paths["savedmodel"], paths["tflite"], "fp32")

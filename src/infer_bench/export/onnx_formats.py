@@ -21,6 +21,9 @@ ONNX_OPSET = 17  # Keras' exporter default; supported by onnxruntime 1.31 and QD
 
 def export_onnx_fp32(model, path: Path) -> None:
     """Export the Keras model to an fp32 ONNX file with a dynamic batch dimension."""
+    # Keras' exporter refuses a model that has never been called ("The model provided has never
+    # called"), which is what keras.saving.load_model returns: one call on zeros builds it.
+    model(np.zeros((1, *model.input_shape[1:]), dtype=np.float32))
     with atomic_path(path, suffix=".onnx") as tmp:
         model.export(str(tmp), format="onnx", verbose=False, opset_version=ONNX_OPSET)
 
