@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
                    help=f"threads per runtime (default {DEFAULT_THREADS}: steadiest on a shared machine)")
     p.add_argument("--update-baseline", action="store_true",
-                   help="measure and rewrite the baseline instead of comparing: several fresh processes, then one "
+                   help="measure and rewrite the baseline instead of comparing: 5 fresh processes, then 3 "
                         "under memory contention (a few minutes; needs a spare core)")
     p.add_argument("--memory-contention", action="store_true",
                    help="run the check while another process streams memory on a spare core, as a busy CI "

@@ -112,7 +112,7 @@ def compare_ratios(case: str, baseline: float | Sequence[float], current: Sequen
     much as a noisy run does. The threshold applied is the largest of
     ``threshold_pct``, the baseline's own spread (interquartile range over
     median) and ``allowance_pct`` (how much slower the unchanged case ran in
-    its slowest baseline process, one under memory contention included): a
+    its slowest baseline process, those under memory contention included): a
     case that swings by 25% between processes, or by 60% when a neighbour
     streams memory, on an unchanged machine cannot be judged at 10%.
     Regressed when the lower end of the 95% interval is above that threshold;
