@@ -1,7 +1,7 @@
 """Memory contention on demand: a neighbour process streaming through memory, as other tenants of a CI host do.
 
 ``infer-bench regress`` uses it twice: when recording a baseline, to measure how
-much each case slows when memory is busy (its contention allowance), and with
+much each case slows when memory is busy (part of its machine allowance), and with
 ``--memory-contention``, to show that a check of unchanged code stays green
 while memory is busy.
 """

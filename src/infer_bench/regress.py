@@ -19,8 +19,9 @@ Method (why each part is there):
    fast depends on where they land in memory: 41-64x the calibration across six
    quiet processes), and slow further when another tenant streams through
    memory. So the baseline pools ``BASELINE_PROCESSES`` fresh processes, adds
-   ``CONTENDED_PROCESSES`` run under :class:`MemoryContention`, and a case's threshold is the largest of
-   the global one, its pooled spread (IQR / median) and its machine allowance
+   ``CONTENDED_PROCESSES`` run under :class:`MemoryContention`, and a case's
+   threshold is the largest of the global one, its pooled spread (IQR /
+   median) and its machine allowance
    (how much slower than the pooled median it ran in the slowest of those
    processes). A case that the machine alone moves by 40% is only judged beyond
    40%; the steady ones keep 10%.
@@ -37,6 +38,9 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import tempfile
 import time
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -358,10 +362,6 @@ def measure_in_fresh_process(cases: Sequence[str], rounds: int, threads: int, se
                              with_contention: bool = False,
                              slowdowns: dict[str, float] | None = None) -> dict[str, list[float]]:
     """``measure_cases`` in a new Python process, as CI runs it: a process's memory layout is part of the result."""
-    import subprocess
-    import sys
-    import tempfile
-
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "ratios.json"
         spec = {"out": str(out), "cases": list(cases), "rounds": rounds, "threads": threads, "seed": seed,
@@ -370,7 +370,8 @@ def measure_in_fresh_process(cases: Sequence[str], rounds: int, threads: int, se
         proc = subprocess.run([sys.executable, "-m", "infer_bench.regress_worker", json.dumps(spec)],
                               capture_output=True, text=True, env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
         if proc.returncode != 0 or not out.exists():
-            raise InferBenchError(f"A measurement process failed (exit {proc.returncode}): {proc.stderr.strip()[-1500:]}")
+            raise InferBenchError(f"A measurement process failed (exit {proc.returncode}): "
+                                  f"{proc.stderr.strip()[-1500:]}")
         return json.loads(out.read_text())
 
 
@@ -381,18 +382,16 @@ def record_baseline(path: Path, rounds: int, threads: int, data_dir=None, log: C
     require_spare_core(threads, "--update-baseline (its contention run)")
     fast_set_artifacts(log=log)  # built once here, so the measuring processes find them cached
     names = [case_id(c) for c in FAST_SET]
-    per_process = []
-    for i in range(BASELINE_PROCESSES):
+    plan = [(False, f"quiet process {i + 1}/{BASELINE_PROCESSES}") for i in range(BASELINE_PROCESSES)]
+    plan += [(True, f"process under memory contention {i + 1}/{CONTENDED_PROCESSES}")
+             for i in range(CONTENDED_PROCESSES)]
+    measured = []
+    for seed, (with_contention, label) in enumerate(plan):
         t0 = time.perf_counter()
-        per_process.append(measure_in_fresh_process(names, rounds, threads, seed=i, data_dir=data_dir))
-        log(f"  quiet process {i + 1}/{BASELINE_PROCESSES}: {len(names)} cases x {rounds} rounds "
-            f"({time.perf_counter() - t0:.0f} s)")
-    contended = []
-    for i in range(CONTENDED_PROCESSES):
-        t0 = time.perf_counter()
-        contended.append(measure_in_fresh_process(names, rounds, threads, seed=BASELINE_PROCESSES + i,
-                                                  data_dir=data_dir, with_contention=True))
-        log(f"  process under memory contention {i + 1}/{CONTENDED_PROCESSES} ({time.perf_counter() - t0:.0f} s)")
+        measured.append(measure_in_fresh_process(names, rounds, threads, seed=seed, data_dir=data_dir,
+                                                 with_contention=with_contention))
+        log(f"  {label}: {len(names)} cases x {rounds} rounds ({time.perf_counter() - t0:.0f} s)")
+    per_process, contended = measured[:BASELINE_PROCESSES], measured[BASELINE_PROCESSES:]
     data = baseline_dict(per_process, contended, threads, rounds, capture_environment(threads))
     save_baseline(Path(path), data)
     return data
@@ -418,8 +417,7 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
     baseline_path = Path(baseline_path)
     if update:
         log(f"Recording a baseline: {BASELINE_PROCESSES} fresh processes, then {CONTENDED_PROCESSES} under memory "
-            "contention "
-            f"({rounds} rounds each, {threads} thread(s); a few minutes)...")
+            f"contention ({rounds} rounds each, {threads} thread(s); a few minutes)...")
         data = record_baseline(baseline_path, rounds, threads, data_dir, log)
         log(f"Baseline written to {baseline_path}")
         return RegressOutcome([], [], {n: c["ratios"] for n, c in data["cases"].items()})
