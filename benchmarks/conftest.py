@@ -1,11 +1,12 @@
-"""pytest-benchmark suite: the same runtime objects, inputs and call counts as ``infer-bench bench``.
+"""pytest-benchmark suite: the matrix of ``infer-bench bench``, built from the same ``BenchPlan``.
 
-Artifacts come from ``$INFER_BENCH_EXPORTED`` (default ``exported/``). Models
-missing there are built first with ``train-export --quick`` (minutes), so the
-suite runs on a fresh clone; run the README's main command first for real
-trained models. ``$INFER_BENCH_BATCH_SIZES`` (default ``1,32``) and
+Artifacts come from ``$INFER_BENCH_EXPORTED`` (default ``exported/``); without
+them the suite stops at once and names the command that makes them
+(``infer-bench train-export``; ``--quick`` for a smoke run): it never trains as
+a side effect. ``$INFER_BENCH_BATCH_SIZES`` (default ``1,32``),
 ``$INFER_BENCH_DEVICES`` (default ``cpu,cuda``; CUDA cases skip with the reason
-where there is no GPU) choose the matrix.
+where there is no GPU) and ``$INFER_BENCH_THREADS`` (default: all cores) choose
+the matrix.
 """
 
 from __future__ import annotations
@@ -21,26 +22,36 @@ REPO = Path(__file__).resolve().parents[1]
 EXPORTED = Path(os.environ.get("INFER_BENCH_EXPORTED", REPO / "exported"))
 BATCH_SIZES = [int(b) for b in os.environ.get("INFER_BENCH_BATCH_SIZES", "1,32").split(",")]
 DEVICES = os.environ.get("INFER_BENCH_DEVICES", "cpu,cuda").split(",")
+THREADS = int(os.environ["INFER_BENCH_THREADS"]) if os.environ.get("INFER_BENCH_THREADS") else None
 
 _cases = None
+_plan = None
+
+
+def plan():
+    """The ``BenchPlan`` of this suite (validated, TensorFlow configured once for it)."""
+    global _plan
+    if _plan is None:
+        from infer_bench.bench import BenchPlan
+        from infer_bench.runtimes.devices import configure_tensorflow
+
+        _plan = BenchPlan(exported=EXPORTED, devices=DEVICES, batch_sizes=BATCH_SIZES, threads=THREADS)
+        _plan.validate()
+        configure_tensorflow(THREADS)
+    return _plan
 
 
 def bench_cases():
     """(model, format, quantization, runtime, device, batch) tuples, built once per session."""
     global _cases
     if _cases is None:
-        from infer_bench.bench import BenchPlan, plan_cases
+        from infer_bench.bench import plan_cases
         from infer_bench.manifest import load_manifest
-        from infer_bench.models import MODELS
-        from infer_bench.train_export import Plan, run_train_export
 
-        manifest = load_manifest(EXPORTED, missing_ok=True)
-        missing = [m for m in MODELS if m not in manifest.models]
-        if missing:
-            print(f"\nbenchmarks: no artifacts for {missing} in {EXPORTED}; building them with --quick first")
-            run_train_export(Plan(models=missing, out=EXPORTED, quick=True))
-        plan = BenchPlan(exported=EXPORTED, devices=DEVICES, batch_sizes=BATCH_SIZES)
-        _cases = [(c, b) for c in plan_cases(plan, log=lambda m: None) for b in BATCH_SIZES]
+        if not load_manifest(EXPORTED, missing_ok=True).models:
+            pytest.exit(f"benchmarks: no exported models in {EXPORTED}. Fix: run `infer-bench train-export "
+                        f"--out {EXPORTED}` first (`--quick` for a smoke run in minutes).", returncode=2)
+        _cases = [(c, b) for c in plan_cases(plan(), log=lambda m: None) for b in BATCH_SIZES]
     return _cases
 
 
@@ -56,6 +67,11 @@ def pytest_benchmark_update_machine_info(config, machine_info):
     from infer_bench.environment import capture_environment
 
     machine_info["infer_bench_environment"] = capture_environment()
+
+
+@pytest.fixture(scope="session")
+def bench_plan():
+    return plan()
 
 
 @pytest.fixture(scope="session")

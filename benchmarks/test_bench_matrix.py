@@ -1,8 +1,10 @@
 """The benchmark matrix: model x format x quantization x runtime x device x batch size.
 
 Run with ``pytest benchmarks/ --benchmark-only``. Every case goes through the
-same runtime objects, the same real test images (``InputRotation``) and the
-same call counts (``bench.calls_for``) as ``infer-bench bench``.
+same plan as ``infer-bench bench`` (``bench.BenchPlan``): the same runtime
+objects and load options (threads included), the same real test images checked
+against each model's input shape (``bench.input_rotation``) and the same stop
+rule (``BenchPlan.stop_rule``).
 """
 
 from __future__ import annotations
@@ -12,24 +14,27 @@ import time
 import numpy as np
 import pytest
 
-from infer_bench.bench import input_rotation, calls_for
-from infer_bench.measure import InputRotation, bare_loop_ns, measure_session
-from infer_bench.runtimes import LoadOptions, get_runtime
-from infer_bench.runtimes.devices import configure_tensorflow, cuda_available_reason
+from infer_bench.bench import input_rotation
+from infer_bench.measure import InputRotation, StopRule, bare_loop_ns, measure_session
+from infer_bench.runtimes import get_runtime
+from infer_bench.runtimes.devices import cuda_available_reason
 
 
-def test_inference(benchmark, bench_case, inputs_cache, session_cache):
+def test_inference(benchmark, bench_case, bench_plan, inputs_cache, session_cache):
     case, batch = bench_case
     if case.device == "cuda":
         reason = cuda_available_reason(case.runtime)
         if reason:
             pytest.skip(f"CUDA unavailable for {case.runtime}: {reason}")
-    configure_tensorflow(None)
     runtime = get_runtime(case.runtime)
-    options = LoadOptions(device=case.device)
+    options = bench_plan.load_options(case.device)
     session = session_cache.get((case.path, case.runtime, case.device), lambda: runtime.load(case.path, options))
-    batches = input_rotation(case.dataset, None, inputs_cache).batches(batch)
-    rounds, warmup = calls_for(batch)
+    batches = input_rotation(case.dataset, bench_plan.data_dir, inputs_cache, case.entry.input_shape or None,
+                             bench_plan.adapt).batches(batch)
+    rule = bench_plan.stop_rule.at_batch(batch)
+    # pytest-benchmark's pedantic mode runs a fixed count: the rule's minimum calls (its
+    # minimum time is pytest-benchmark's own --benchmark-min-time).
+    rounds, warmup = rule.min_calls, rule.warmup_calls
     turn = iter(range(10**9))
 
     def next_batch():  # rotated outside the timed call, like measure_session
@@ -57,7 +62,7 @@ def test_harness_overhead(benchmark):
 
     def overhead_us():
         t0 = time.perf_counter_ns()
-        measure_session(run, rotation, 1, min_time_s=0, min_calls=n, warmup_calls=0, max_calls=n)
+        measure_session(run, rotation, 1, StopRule.fixed(n))
         harness_ns = time.perf_counter_ns() - t0
         return (harness_ns - bare_loop_ns(run, rotation.first(1), n)) / n / 1e3
 

@@ -2,7 +2,9 @@
 
 Usage: python scripts/compare_runs.py A.json B.json [--tolerance-pct 10]
 Prints each case's p50 in both runs and their ratio; exits 1 if any case differs by
-more than the tolerance (used to show that back-to-back runs agree).
+more than the tolerance (used to show that back-to-back runs agree). Files measured on
+different machines (CPU model, core count, library versions, threads) are refused with
+a message naming the differing fields: their timings are not comparable.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import sys
 
 from tabulate import tabulate
 
-from infer_bench.results import load_results
+from infer_bench.errors import InferBenchError
+from infer_bench.results import load_results, require_same_machine
 
 
 def main() -> int:
@@ -22,11 +25,18 @@ def main() -> int:
     parser.add_argument("--tolerance-pct", type=float, default=10.0)
     args = parser.parse_args()
 
-    def index(path):
-        return {(r.model, r.format, r.quantization, r.runtime, r.device, r.batch_size): r
-                for r in load_results(path).results if not r.skipped}
+    try:
+        file_a, file_b = load_results(args.a), load_results(args.b)
+        require_same_machine(file_a.environment, file_b.environment, args.a, args.b)
+    except InferBenchError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
 
-    a, b = index(args.a), index(args.b)
+    def index(results_file):
+        return {(r.model, r.format, r.quantization, r.runtime, r.device, r.batch_size): r
+                for r in results_file.results if not r.skipped}
+
+    a, b = index(file_a), index(file_b)
     rows, worst = [], 0.0
     for key in sorted(set(a) & set(b)):
         pa, pb = a[key].per_row_ms["p50"], b[key].per_row_ms["p50"]

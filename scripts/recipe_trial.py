@@ -5,7 +5,7 @@ Usage: python scripts/recipe_trial.py alexnet_fashion [--optimizer sgd|adam] [--
            [--label-smoothing S] [--dropout P] [--flips] [--cutout PIXELS] [--init NAME] \
            [--ema MOMENTUM] [--rows N]
 
-This is how the rows of README's "How alexnet_fashion reaches 91%" table are
+This is how the rows of docs/training.md's "How alexnet_fashion reaches 91%" table are
 reproduced. Everything not named on the command line is the model's default recipe
 (``models.MODELS``); data, split and seed are those of ``infer-bench train-export``. Nothing
 is written to disk: the point is the per-epoch test accuracy, which train-export only
@@ -98,7 +98,7 @@ def main() -> int:
         # Read by the optimizer when it builds its slots on the first step; fit's end then
         # overwrites the weights with their average (finalize_variable_values).
         optimizer.use_ema, optimizer.ema_momentum = True, args.ema
-    # Always the one-hot loss (label smoothing 0 included), as the README's table rows were run.
+    # Always the one-hot loss (label smoothing 0 included), as the rows of docs/training.md's table were run.
     model.compile(optimizer=optimizer, loss=smoothed_crossentropy(n_classes, spec.label_smoothing),
                   metrics=["accuracy"])
     ds = train_pipeline(x_train, y_train, spec.batch_size, augment=False)

@@ -18,7 +18,6 @@ Prints one line per run and a summary; exits 1 if a target is missed.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import time
 from pathlib import Path
 
 from infer_bench.regress import DEFAULT_BASELINE
+from infer_bench.results.regress import RegressOutcome
 
 SLOWED_CASE = "simple_cnn/onnx/fp32/onnxruntime/b1"
 SLOWDOWN = 0.25
@@ -38,7 +38,7 @@ def main() -> int:
     parser.add_argument("--baseline", default=str(DEFAULT_BASELINE))
     parser.add_argument("--case", default=SLOWED_CASE)
     args = parser.parse_args()
-    def run_regress(slowdown: str | None = None, contention: bool = False) -> dict:
+    def run_regress(slowdown: str | None = None, contention: bool = False) -> RegressOutcome:
         with tempfile.TemporaryDirectory() as tmp:
             out = Path(tmp) / "regress.json"
             cmd = [sys.executable, "-m", "infer_bench", "regress", "--baseline", args.baseline, "--json", str(out)]
@@ -50,36 +50,36 @@ def main() -> int:
                                   env=dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3"))
             if proc.returncode not in (0, 1):
                 sys.exit(f"infer-bench regress failed:\n{proc.stderr[-2000:]}")
-            return json.loads(out.read_text())
+            return RegressOutcome.load(out)
 
-    def flagged(outcome: dict) -> str:
+    def flagged(outcome: RegressOutcome) -> str:
         """The regressed cases with their change and threshold, or 'nothing'."""
-        by_case = {c["case"]: c for c in outcome["comparisons"]}
-        return ", ".join(f"{n} ({by_case[n]['change_pct']:+.1f}% vs threshold {by_case[n]['threshold_pct']:.0f}%)"
-                         for n in outcome["regressed"]) or "nothing"
+        by_case = {c.case: c for c in outcome.comparisons}
+        return ", ".join(f"{n} ({by_case[n].change_pct:+.1f}% vs threshold {by_case[n].threshold_pct:.0f}%)"
+                         for n in outcome.regressed) or "nothing"
 
     false_alarms, contended_alarms, detected, wrong = 0, 0, 0, 0
     start = time.perf_counter()
     for i in range(args.runs):
         t0 = time.perf_counter()
         outcome = run_regress()
-        false_alarms += bool(outcome["regressed"])
+        false_alarms += bool(outcome.regressed)
         print(f"unchanged run {i + 1}/{args.runs}: flagged {flagged(outcome)} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     for i in range(args.runs):
         t0 = time.perf_counter()
         outcome = run_regress(contention=True)
-        contended_alarms += bool(outcome["regressed"])
+        contended_alarms += bool(outcome.regressed)
         print(f"unchanged run under memory contention {i + 1}/{args.runs}: flagged {flagged(outcome)} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
     for i in range(args.runs):
         t0 = time.perf_counter()
         outcome = run_regress(f"{args.case}={SLOWDOWN}")
-        hit = args.case in outcome["regressed"]
-        others = [c for c in outcome["regressed"] if c != args.case]
+        hit = args.case in outcome.regressed
+        others = [c for c in outcome.regressed if c != args.case]
         detected += hit
         wrong += bool(others)
-        change = next(c["change_pct"] for c in outcome["comparisons"] if c["case"] == args.case)
+        change = next(c.change_pct for c in outcome.comparisons if c.case == args.case)
         print(f"slowed run {i + 1}/{args.runs}: {args.case} {'REPORTED' if hit else 'missed'} "
               f"(measured {change:+.1f}%), other cases flagged: {others or 'none'} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)

@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from infer_bench.bench import BenchPlan, calls_for, run_bench
+from infer_bench.bench import BenchPlan, run_bench
 from infer_bench.cli import main
+from infer_bench.measure import BENCH
 from infer_bench.results import ResultsWriter, load_results
 
 pytestmark = pytest.mark.slow
@@ -27,7 +28,7 @@ def test_one_artifact_per_runtime_gives_a_valid_results_file(quick_export, tmp_p
     assert {r.runtime for r in loaded.results} == {"keras_predict", "keras_call", "tf_function", "onnxruntime",
                                                    "litert"}
     for r in loaded.results:
-        assert r.device == "cpu" and r.calls >= calls_for(r.batch_size)[0]
+        assert r.device == "cpu" and r.calls >= BENCH.at_batch(r.batch_size).min_calls
         assert r.per_row_ms["p50"] > 0 and r.throughput_rows_per_s > 0 and r.bytes > 0
         assert (r.load_ms is not None) == (r.batch_size == 1)  # cold start recorded once per case
     raw = json.loads((tmp_path / "r.json").read_text())

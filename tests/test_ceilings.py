@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from infer_bench.ceilings import (
+from infer_bench.explain.ceilings import (
     MachineCeilings,
     bytes_moved_estimate,
     measure_ceilings,
@@ -14,7 +14,7 @@ from infer_bench.ceilings import (
     roofline_floor_ms,
     share_of_floor,
 )
-from infer_bench.costmodel import LayerCost, ModelCost
+from infer_bench.explain.costmodel import LayerCost, ModelCost
 from infer_bench.errors import InferBenchError
 
 # 100 GFLOP/s fp32, 400 GOP/s int8, 10 GB/s memory.

@@ -16,6 +16,7 @@ import shutil
 import numpy as np
 import pytest
 
+from infer_bench.catalog import artifact_format, artifact_quantization, dataset_for_shape
 from infer_bench.check import (
     FAIL,
     PASS,
@@ -23,17 +24,12 @@ from infer_bench.check import (
     TABLE_HEADERS,
     OutputComparison,
     compare_outputs,
-    dataset_for_input_shape,
     format_table,
-    infer_format,
-    infer_quantization,
     judge,
-    report_to_dict,
     run_check,
-    save_report,
+    save_check,
 )
-from infer_bench.errors import InferBenchError
-from infer_bench.tolerances import (
+from infer_bench.check.tolerances import (
     DEFAULT_TOLERANCES,
     PRECISIONS,
     TOLERANCE_FIELDS,
@@ -43,6 +39,8 @@ from infer_bench.tolerances import (
     parse_overrides,
     tolerances_with_overrides,
 )
+from infer_bench.errors import InferBenchError
+from infer_bench.results.check import CheckReport, load_check
 
 MODEL = "simple_cnn"
 ROWS = 500  # real test rows per check in these tests
@@ -130,7 +128,7 @@ def test_progress_lines_table_and_json(checked, tmp_path):
         assert header in table.splitlines()[0]
     assert table.count(MODEL) == 9
 
-    data = report_to_dict(report)
+    data = report.to_dict()
     assert data["schema_version"] == 1 and data["exported"] == str(report.exported)
     assert set(data["tolerances"]) == set(PRECISIONS)
     row = data["results"][0]
@@ -138,11 +136,11 @@ def test_progress_lines_table_and_json(checked, tmp_path):
                 "accuracy_delta_pts", "top1_agreement", "max_abs_diff", "mean_abs_diff", "max_rel_diff",
                 "random_max_abs_diff", "random_mean_abs_diff", "rows", "verdict", "reasons", "seconds"):
         assert key in row
-    path = save_report(report, tmp_path / "check.json")
+    path = save_check(report, tmp_path, tmp_path / "check.json")
     assert json.loads(path.read_text())["results"][0]["rows"] == ROWS
     with pytest.raises(InferBenchError, match="already exists"):
-        save_report(report, path)
-    save_report(report, path, overwrite=True)
+        save_check(report, tmp_path, path)
+    save_check(report, tmp_path, path, overwrite=True)
 
 
 # --- broken artifacts are caught ----------------------------------------------------------------
@@ -224,7 +222,7 @@ def test_checksum_mismatch_fails_that_artifact_and_the_rest_go_on(export_dir, tm
     assert any(f"[{i}/10]" in line and "checksum mismatch" in line for i, line in enumerate(lines))
     for key in FLOAT_FORMATS - {("onnx", "fp16")}:
         assert results[key].verdict == PASS, results[key].reasons
-    assert report_to_dict(rep)["results"][list(results).index(("onnx", "fp16"))]["max_abs_diff"] is None
+    assert rep.to_dict()["results"][list(results).index(("onnx", "fp16"))]["max_abs_diff"] is None
 
 
 def test_extra_artifacts_need_a_reference_and_models_must_exist(tmp_path):
@@ -244,23 +242,25 @@ def test_unknown_model_names_the_known_ones(export_dir):
 
 
 def test_format_precision_and_dataset_are_inferred(tmp_path):
-    assert infer_format(tmp_path / "m_fp16.onnx") == "onnx"
-    assert infer_format(tmp_path / "m.tflite") == "tflite"
-    assert infer_format(tmp_path / "m.keras") == "keras"
+    assert artifact_format(tmp_path / "m_fp16.onnx") == "onnx"
+    assert artifact_format(tmp_path / "m.tflite") == "tflite"
+    assert artifact_format(tmp_path / "m.keras") == "keras"
     saved = tmp_path / "m_savedmodel"
     saved.mkdir()
     (saved / "saved_model.pb").write_bytes(b"")
-    assert infer_format(saved) == "savedmodel"
-    with pytest.raises(InferBenchError, match=r"\.onnx, \.tflite, \.keras"):
-        infer_format(tmp_path / "m.pt")
-    assert infer_quantization("simple_cnn_fp16.onnx") == "fp16"
-    assert infer_quantization("simple_cnn_dynamic_int8.tflite") == "dynamic_int8"
-    assert infer_quantization("a/simple_cnn_static_int8.onnx") == "static_int8"
-    assert infer_quantization("simple_cnn_damaged.onnx") == "fp32"
-    assert dataset_for_input_shape((28, 28, 1)) == "fashion_mnist"
-    assert dataset_for_input_shape([224, 224, 3]) == "cats_vs_dogs"
+    assert artifact_format(saved) == "savedmodel"
+    with pytest.raises(InferBenchError) as info:  # the message lists the suffixes it knows
+        artifact_format(tmp_path / "m.pt")
+    for suffix in (".onnx", ".tflite", ".keras"):
+        assert suffix in str(info.value)
+    assert artifact_quantization("simple_cnn_fp16.onnx") == "fp16"
+    assert artifact_quantization("simple_cnn_dynamic_int8.tflite") == "dynamic_int8"
+    assert artifact_quantization("a/simple_cnn_static_int8.onnx") == "static_int8"
+    assert artifact_quantization("simple_cnn_damaged.onnx") == "fp32"
+    assert dataset_for_shape((28, 28, 1)) == "fashion_mnist"
+    assert dataset_for_shape([224, 224, 3]) == "cats_vs_dogs"
     with pytest.raises(InferBenchError, match="input shape"):
-        dataset_for_input_shape((32, 32, 3))
+        dataset_for_shape((32, 32, 3))
 
 
 # --- comparing outputs, by hand -----------------------------------------------------------------
@@ -400,3 +400,155 @@ def test_override_values_are_validated_where_the_row_is_built():
         tolerances_with_overrides(parse_overrides(["static_int8.min_agreement=1.5"]))
     with pytest.raises(ToleranceError, match="max_abs_diff=-0.1"):
         tolerances_with_overrides(parse_overrides(["fp16.max_abs_diff=-0.1"]))
+
+
+# --- the record: results/check.py, one writer and one reader of check-*.json ---------------------
+
+# The keys today's check files have (schema version 1), in their order.
+REPORT_KEYS = ["schema_version", "created", "environment", "exported", "ok", "seconds", "reference_runtime",
+               "rel_diff_floor", "random_inputs", "tolerances", "results"]
+RESULT_KEYS = ["model", "format", "quantization", "path", "runtime", "reference_accuracy", "test_accuracy",
+               "accuracy_delta_pts", "top1_agreement", "max_abs_diff", "mean_abs_diff", "max_rel_diff",
+               "nonfinite_outputs", "random_max_abs_diff", "random_mean_abs_diff", "random_max_rel_diff",
+               "random_top1_agreement", "rows", "random_rows", "verdict", "reasons", "seconds", "extra"]
+
+
+def hand_made_report(environment=None) -> CheckReport:
+    """Three artifacts: one passing, one with a NaN output, one whose checksum failed (not run)."""
+    from infer_bench.check import CheckResult, tolerances_to_dict
+    from infer_bench.check.analysis import random_inputs_spec
+
+    ok = CheckResult("simple_cnn", "onnx", "fp16", "exported/simple_cnn/simple_cnn_fp16.onnx", "onnxruntime",
+                     0.9, 0.905, OutputComparison(500, 2e-3, 1e-4, 0.5, 0.998, 0),
+                     OutputComparison(256, 3e-3, 2e-4, 0.75, 1.0, 0), (), 1.5)
+    nan = CheckResult("simple_cnn", "tflite", "fp32", "x/simple_cnn_nan.tflite", "litert", 0.9, 0.1,
+                      OutputComparison(500, math.inf, math.inf, math.inf, 0.1, 7),
+                      OutputComparison(256, 0.25, 0.01, 2.0, 0.5, 0), ("7 output values are NaN",), 2.0, extra=True)
+    missing = CheckResult("simple_cnn", "onnx", "static_int8", "exported/simple_cnn/simple_cnn_static_int8.onnx",
+                          None, 0.9, None, None, None, ("artifact missing: no file",), 0.25)
+    return CheckReport(entries=(ok, nan, missing), tolerances=tolerances_to_dict(DEFAULT_TOLERANCES),
+                       exported="exported", created="2026-01-02T03:04:05+01:00", seconds=3.75,
+                       random_inputs=random_inputs_spec(256), rel_diff_floor=REL_DIFF_FLOOR, environment=environment)
+
+
+def test_record_json_has_todays_keys_and_values():
+    data = hand_made_report({"cpu_model": "x"}).to_dict()
+    assert list(data) == REPORT_KEYS
+    assert data["schema_version"] == 1 and data["ok"] is False and data["reference_runtime"] == "keras_predict"
+    assert data["random_inputs"] == {"rows": 256, "seed": 1234, "low": 0.0, "high": 1.0, "distribution": "uniform"}
+    assert data["rel_diff_floor"] == 1e-3 and set(data["tolerances"]) == set(PRECISIONS)
+    assert data["tolerances"]["fp32"] == {"max_abs_diff": 1e-4, "min_agreement": 1.0, "max_accuracy_drop_pts": None,
+                                          "check_random_inputs": True}
+    ok, nan, missing = data["results"]
+    assert all(list(r) == RESULT_KEYS for r in data["results"])
+    assert ok["accuracy_delta_pts"] == pytest.approx(0.5)  # (0.905 - 0.9) * 100
+    assert (ok["top1_agreement"], ok["max_abs_diff"], ok["rows"], ok["random_rows"]) == (0.998, 2e-3, 500, 256)
+    assert (ok["verdict"], ok["reasons"], ok["extra"]) == ("PASS", [], False)
+    # Non-finite differences are null in the file; the NaN count is kept.
+    assert (nan["max_abs_diff"], nan["mean_abs_diff"], nan["max_rel_diff"], nan["nonfinite_outputs"]) == (
+        None, None, None, 7)
+    assert nan["verdict"] == "FAIL" and nan["extra"] is True and nan["random_max_abs_diff"] == 0.25
+    assert (missing["runtime"], missing["test_accuracy"], missing["accuracy_delta_pts"], missing["top1_agreement"],
+            missing["rows"], missing["random_rows"]) == (None, None, None, None, 0, 0)
+    json.dumps(data, allow_nan=False)  # every value is JSON
+
+
+def test_record_attributes_are_the_json_keys():
+    report = hand_made_report()
+    data = report.to_dict()
+    for entry, row in zip(report.entries, data["results"]):
+        for key in RESULT_KEYS:
+            value = getattr(entry, key)
+            assert (list(value) if key == "reasons" else value) == row[key], key
+
+
+def test_record_round_trips_through_save_and_load(tmp_path):
+    report = hand_made_report({"cpu_model": "x", "threads": {"requested": None}})
+    first = save_check(report, tmp_path)
+    second = save_check(report, tmp_path)
+    assert first.name == "check-20260102-030405.json" and second.name == "check-20260102-030405-2.json"
+    from infer_bench.results.check import latest_check
+
+    assert latest_check(tmp_path) == second and latest_check(tmp_path / "none") is None
+    loaded = load_check(first)
+    assert loaded.to_dict() == report.to_dict() == json.loads(first.read_text())
+    ok, nan, missing = loaded.entries
+    assert ok.test == report.entries[0].test and ok.to_dict() == report.entries[0].to_dict()
+    assert ok.label == "simple_cnn onnx/fp16"
+    assert nan.test.max_abs_diff == math.inf and nan.test.nonfinite == 7
+    assert nan.label.endswith("(simple_cnn_nan.tflite)")
+    assert nan.random.nonfinite is None  # not in the file
+    assert missing.test is None and missing.random is None and not loaded.ok and loaded.failed == [nan, missing]
+    assert format_table(loaded) == format_table(report)
+    explicit = save_check(report, tmp_path / "elsewhere", tmp_path / "mine.json")
+    assert explicit == tmp_path / "mine.json" and not (tmp_path / "elsewhere").exists()
+    with pytest.raises(InferBenchError, match="already exists"):
+        save_check(report, tmp_path, explicit)
+
+
+def test_files_written_before_the_record_still_load(tmp_path):
+    """A check file of the previous version: UTC time, no environment."""
+    old = hand_made_report().to_dict()
+    old["created"] = "2026-01-02T02:04:05+00:00"
+    assert "environment" not in old
+    path = tmp_path / "check-20260102-020405.json"
+    path.write_text(json.dumps(old))
+    loaded = load_check(path)
+    assert loaded.environment is None and loaded.created == old["created"] and loaded.to_dict() == old
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda d: d.update(schema_version=2), ["schema_version 2", "version 1"]),
+    (lambda d: d.pop("schema_version"), ["no schema_version"]),
+    (lambda d: d.pop("tolerances"), ["lacks tolerances"]),
+    (lambda d: d["results"][0].pop("max_abs_diff"), ["result 1", "max_abs_diff"]),
+    (lambda d: d["results"][1].update(rows="500"), ["result 2", "rows", "'500'", "integer"]),
+    (lambda d: d["results"][0].update(verdict="FAIL"), ["verdict 'FAIL'", "reasons"]),
+    (lambda d: d.update(ok=True), ["ok is True", "2 result(s) fail"]),
+    (lambda d: d.update(results={}), ["results", "list"]),
+])
+def test_damaged_check_files_are_refused_naming_what_is_wrong(tmp_path, change, words):
+    data = hand_made_report().to_dict()
+    change(data)
+    path = tmp_path / "check.json"
+    path.write_text(json.dumps(data))
+    with pytest.raises(InferBenchError) as info:
+        load_check(path)
+    for word in words:
+        assert word in str(info.value)
+    assert "infer-bench check" in str(info.value)  # how to get a good file
+
+
+def test_missing_and_unreadable_check_files_say_so(tmp_path):
+    with pytest.raises(InferBenchError, match="No check file"):
+        load_check(tmp_path / "check-none.json")
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(InferBenchError, match="Cannot read check file"):
+        load_check(tmp_path / "bad.json")
+
+
+# --- metrics: the classes and the accuracy both training and the check count -------------------
+
+
+def test_predicted_classes_and_accuracy_by_hand():
+    from infer_bench.metrics import accuracy_of_outputs, predicted_classes
+
+    softmax = np.array([[0.1, 0.7, 0.2], [0.5, 0.3, 0.2], [0.2, 0.2, 0.6]])
+    assert predicted_classes(softmax, binary=False).tolist() == [1, 0, 2]
+    assert accuracy_of_outputs(softmax, np.array([1, 2, 2]), binary=False) == pytest.approx(2 / 3)
+    sigmoid = np.array([[0.49], [0.5], [0.9], [0.1]])
+    assert predicted_classes(sigmoid, binary=True).tolist() == [0, 1, 1, 0]  # 0.5 is class 1
+    assert accuracy_of_outputs(sigmoid.ravel(), np.array([0, 1, 0, 0]), binary=True) == 0.75
+
+
+def test_random_inputs_are_seeded_and_in_the_pixel_range():
+    from infer_bench.check.analysis import differs_from_training, random_inputs, random_inputs_spec
+
+    spec = random_inputs_spec(4)
+    a, b = random_inputs((2, 2, 1), spec), random_inputs((2, 2, 1), spec)
+    assert a.shape == (4, 2, 2, 1) and a.dtype == np.float32 and np.array_equal(a, b)
+    assert a.min() >= 0.0 and a.max() <= 1.0
+    # The note about training's accuracy: only on the same rows, only beyond 0.1 points.
+    assert differs_from_training((0.9100, 500), 0.9085, 500)  # 0.15 points
+    assert not differs_from_training((0.9100, 500), 0.9095, 500)  # 0.05 points
+    assert not differs_from_training((0.9100, 10000), 0.5, 500) and not differs_from_training(None, 0.5, 500)

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infer_bench.costmodel import LayerCost, ModelCost, model_cost, onnx_macs, tf_profiler_flops
+from infer_bench.explain.costmodel import LayerCost, ModelCost, model_cost
+from infer_bench.explain.crosscheck import onnx_macs, tf_profiler_flops
 from infer_bench.errors import ArtifactError, InferBenchError
 from infer_bench.models import MODELS
 

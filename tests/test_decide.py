@@ -14,30 +14,32 @@ from pathlib import Path
 
 import pytest
 
-from infer_bench.decide import (ACCURACY_WINDOW_PTS, CONSTRAINTS, DECISION_HEADERS, NO_CHECK_NOTE, accuracy_status,
-                                decide, decision_rows)
+from infer_bench.present.decide import (ACCURACY_WINDOW_PTS, CONSTRAINTS, DECISION_HEADERS, NO_CHECK_NOTE,
+                                        accuracy_status, check_index, decide, decision_rows)
 from infer_bench.results import ResultsFile, load_results
+from infer_bench.results.check import CheckReport, CheckResult, OutputComparison, RandomInputs
 
 DATA = Path(__file__).parent / "data" / "results_small.json"
 TEXT = {c.key: c.text for c in CONSTRAINTS}
 
 
-def _entry(model, fmt, quant, delta, verdict="PASS", reasons=()):
-    return {"model": model, "format": fmt, "quantization": quant, "path": f"{model}/{model}_{quant}.{fmt}",
-            "reference_accuracy": 0.91, "test_accuracy": 0.91 + delta / 100, "accuracy_delta_pts": delta,
-            "top1_agreement": 0.99, "max_abs_diff": 0.01, "verdict": verdict, "reasons": list(reasons)}
+def _entry(model, fmt, quant, delta, reasons=(), reference=0.91) -> CheckResult:
+    """A checked artifact ``delta`` points from its Keras model's ``reference`` accuracy; FAIL when ``reasons``."""
+    return CheckResult(model, fmt, quant, f"{model}/{model}_{quant}.{fmt}", "onnxruntime", reference,
+                       reference + delta / 100, OutputComparison(10000, 0.01, 0.001, 0.01, 0.99), None,
+                       tuple(reasons), 1.0)
 
 
 # The check says: tflite static_int8 loses 1.5 points (FAIL); everything else is within 1 point.
 # alexnet_fashion's onnx fp16 was not checked at all.
-CHECK = {"schema_version": 1, "results": [
+CHECK = CheckReport((
     _entry("simple_cnn", "onnx", "fp32", 0.0),
     _entry("simple_cnn", "onnx", "fp16", -0.01),
     _entry("simple_cnn", "onnx", "static_int8", -0.8),
     _entry("simple_cnn", "tflite", "dynamic_int8", -0.3),
-    _entry("simple_cnn", "tflite", "static_int8", -1.5, "FAIL", ["accuracy drop 1.50 points > 1 point"]),
+    _entry("simple_cnn", "tflite", "static_int8", -1.5, ["accuracy drop 1.50 points > 1 point"]),
     _entry("alexnet_fashion", "onnx", "fp32", 0.0),
-]}
+), {}, "exported", "2026-01-01T13:00:00+00:00", 1.0, RandomInputs(256, 1234, 0.0, 1.0), 1e-3)
 
 
 @pytest.fixture(scope="module")
@@ -146,11 +148,14 @@ def test_cuda_row_when_cuda_was_not_measured(results):
 def test_accuracy_rule_boundaries(results):
     r = next(r for r in results.results if r.model == "simple_cnn" and r.format == "onnx"
              and r.quantization == "static_int8")
-    index = {("simple_cnn", "onnx", "static_int8"): _entry("simple_cnn", "onnx", "static_int8", -ACCURACY_WINDOW_PTS)}
+    # 2% -> 1% is exactly -1.0 point in floating point (91% -> 90% is -1.0000000000000009).
+    exact = _entry("simple_cnn", "onnx", "static_int8", -ACCURACY_WINDOW_PTS, reference=0.02)
+    assert exact.accuracy_delta_pts == -ACCURACY_WINDOW_PTS
+    index = {("simple_cnn", "onnx", "static_int8"): exact}
     assert accuracy_status(r, index)[0] is True  # exactly 1 point down still qualifies
-    index[("simple_cnn", "onnx", "static_int8")]["accuracy_delta_pts"] = -1.01
+    index[("simple_cnn", "onnx", "static_int8")] = _entry("simple_cnn", "onnx", "static_int8", -1.01)
     assert accuracy_status(r, index)[:2] == (False, "accuracy -1.01 pts")
-    index[("simple_cnn", "onnx", "static_int8")] = _entry("simple_cnn", "onnx", "static_int8", 0.0, "FAIL", ["x"])
+    index[("simple_cnn", "onnx", "static_int8")] = _entry("simple_cnn", "onnx", "static_int8", 0.0, ["x"])
     assert accuracy_status(r, index)[:2] == (False, "check FAIL: x")
     assert accuracy_status(r, {})[:2] == (False, "not covered by the accuracy check")
     keras = next(r for r in results.results if r.format == "keras")
@@ -183,3 +188,11 @@ def test_a_skipped_case_never_wins(results):
                       raw_calls_ns=None, load_ms=None, first_inference_ms=None, skipped_reason="test skip")
     choices = _choices(decide([skipped] + rs[1:], CHECK))
     assert choices[("simple_cnn", "p50_b1")] == "tflite/dynamic_int8 via litert (batch 1)"
+
+
+def test_check_index_keys_the_entries():
+    index = check_index(CHECK)
+    assert len(index) == len(CHECK.entries) == 6
+    assert index[("simple_cnn", "tflite", "static_int8")].reasons == ("accuracy drop 1.50 points > 1 point",)
+    assert ("alexnet_fashion", "onnx", "fp16") not in index
+    assert check_index(None) is None

@@ -282,6 +282,6 @@ def test_main_exits_130_when_a_signal_surfaces_as_another_error(monkeypatch, cap
         raise ImportError("initialization failed")
 
     monkeypatch.setattr(cli, "_signal_received", None)
-    monkeypatch.setattr(cli, "cmd_report", interrupted_import)  # build_parser binds it at call time
+    monkeypatch.setitem(cli.COMMANDS, "report", (cli.plan_report, interrupted_import))  # bound at parse time
     assert cli.main(["report"]) == 130
     assert "interrupted" in capsys.readouterr().err

@@ -5,17 +5,21 @@ import time
 import numpy as np
 import pytest
 
-from infer_bench import measure
 from infer_bench.measure import (
+    BENCH,
+    QUICK,
     ColdStart,
     InputRotation,
+    LatencyStats,
     Measurement,
+    StopRule,
     bare_loop_ns,
     measure_cold_start,
     measure_session,
     peak_rss_mb,
+    time_calls,
 )
-from infer_bench.stats import LatencyStats
+from infer_bench.measure import loop
 
 
 def images(n=10, shape=(4, 4, 1)):
@@ -73,7 +77,7 @@ def test_rotation_is_cached_per_batch_size():
 
 
 def test_rotation_caps_memory(monkeypatch):
-    monkeypatch.setattr(measure, "MAX_ROTATION_BYTES", 10 * 16 * 4)  # room for 10 rows of 16 floats
+    monkeypatch.setattr(loop, "MAX_ROTATION_BYTES", 10 * 16 * 4)  # room for 10 rows of 16 floats
     b = InputRotation(images(100)).batches(1)
     assert len(b) == 10
 
@@ -105,7 +109,7 @@ def test_rotation_refuses_bad_batch_size(bs):
 
 def test_measure_session_min_calls_and_warmup():
     run = Recorder()
-    m = measure_session(run, InputRotation(images(10)), 4, min_time_s=0.0, min_calls=25, warmup_calls=3)
+    m = measure_session(run, InputRotation(images(10)), 4, StopRule(min_time_s=0.0, min_calls=25, warmup_calls=3))
     assert isinstance(m, Measurement)
     assert m.batch_size == 4 and m.warmup_calls == 3
     assert len(m.calls_ns) == 25
@@ -116,14 +120,14 @@ def test_measure_session_min_calls_and_warmup():
 
 def test_measure_session_consecutive_calls_get_different_buffers():
     run = Recorder()
-    measure_session(run, InputRotation(images(10)), 4, min_time_s=0.0, min_calls=10, warmup_calls=0)
+    measure_session(run, InputRotation(images(10)), 4, StopRule(min_time_s=0.0, min_calls=10, warmup_calls=0))
     assert all(a is not b for a, b in zip(run.seen, run.seen[1:]))
     assert run.seen[0] is run.seen[3]  # 3 batches, cycled
 
 
 def test_measure_session_min_time_keeps_going_past_min_calls():
     run = Recorder(sleep_s=0.002)
-    m = measure_session(run, InputRotation(images()), 1, min_time_s=0.05, min_calls=2, warmup_calls=0)
+    m = measure_session(run, InputRotation(images()), 1, StopRule(min_time_s=0.05, min_calls=2, warmup_calls=0))
     # each call sleeps >= 2 ms, so reaching 50 ms of timed calls needs more than 2 calls
     assert len(m.calls_ns) > 2
     assert sum(m.calls_ns) >= 50_000_000
@@ -133,14 +137,34 @@ def test_measure_session_min_time_keeps_going_past_min_calls():
 
 def test_measure_session_max_calls_wins():
     run = Recorder()
-    m = measure_session(run, InputRotation(images()), 2, min_time_s=60.0, min_calls=1000, warmup_calls=1, max_calls=7)
+    m = measure_session(run, InputRotation(images()), 2, StopRule(min_time_s=60.0, min_calls=1000, warmup_calls=1, max_calls=7))
     assert len(m.calls_ns) == 7 and len(run.seen) == 8
 
 
-def test_measure_session_defaults_are_named_constants():
-    assert measure.DEFAULT_MIN_TIME_S == 1.0
-    assert measure.DEFAULT_MIN_CALLS == 100
-    assert measure.DEFAULT_WARMUP_CALLS == 10
+def test_bench_preset_counts_rows_not_calls():
+    # >= 1 s and about 100 rows' worth of calls after about 10 rows' worth of warm-up,
+    # with floors of 10 timed and 2 warm-up calls at large batches.
+    assert BENCH.min_time_s == 1.0
+    assert BENCH.at_batch(1) == StopRule(min_time_s=1.0, min_calls=100, warmup_calls=10)
+    assert BENCH.at_batch(8) == StopRule(min_time_s=1.0, min_calls=13, warmup_calls=2)
+    assert BENCH.at_batch(128) == StopRule(min_time_s=1.0, min_calls=10, warmup_calls=2)
+    assert QUICK.at_batch(8) is QUICK  # a per-call rule is the same at every batch size
+
+
+def test_measure_session_applies_a_per_row_rule_at_its_batch_size():
+    run = Recorder()
+    rule = StopRule(min_time_s=0.0, min_calls=40, warmup_calls=8, per_row=True)
+    m = measure_session(run, InputRotation(images(10)), 4, rule)
+    assert m.stats.calls == 10 and m.warmup_calls == 2 and len(run.seen) == 12
+
+
+def test_time_calls_starts_at_the_given_batch_and_refuses_a_per_row_rule():
+    seen = []
+    batches = [np.full((1, 2), i, dtype=np.float32) for i in range(3)]
+    time_calls(lambda b: seen.append(int(b[0, 0])), batches, StopRule.fixed(4, warmup_calls=1), start=2)
+    assert seen == [2, 0, 1, 2, 0]
+    with pytest.raises(ValueError, match="per-call"):
+        time_calls(lambda b: None, batches, BENCH)
 
 
 @pytest.mark.parametrize(
@@ -153,15 +177,16 @@ def test_measure_session_defaults_are_named_constants():
         ({"min_time_s": float("nan")}, "min_time_s"),
     ],
 )
-def test_measure_session_refuses_bad_settings(kw, match):
+def test_stop_rule_refuses_bad_settings(kw, match):
+    settings = {"min_time_s": 0.0, "min_calls": 1, "warmup_calls": 0, **kw}
     with pytest.raises(ValueError, match=match):
-        measure_session(Recorder(), InputRotation(images()), 1, **kw)
+        StopRule(**settings)
 
 
 def test_zero_clock_reading_recorded_as_one_ns(monkeypatch):
     # A call shorter than the clock's resolution reads 0; it must not break the stats.
-    monkeypatch.setattr(measure.time, "perf_counter_ns", lambda: 42)
-    m = measure_session(Recorder(), InputRotation(images()), 1, min_time_s=0.0, min_calls=5, warmup_calls=0)
+    monkeypatch.setattr(loop.time, "perf_counter_ns", lambda: 42)
+    m = measure_session(Recorder(), InputRotation(images()), 1, StopRule(min_time_s=0.0, min_calls=5, warmup_calls=0))
     assert m.calls_ns == (1, 1, 1, 1, 1)
 
 

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from infer_bench.errors import InferBenchError
-from infer_bench.profile import NodeLayerMapper, base_name, clean_node_name, layer_times, node_times
+from infer_bench.explain.layermap import NodeLayerMapper, base_name, clean_node_name
+from infer_bench.explain.trace import layer_times, node_times
 
 # The layers of a loaded simple_cnn and the node names Keras' ONNX export gave it (from a real export):
 # the scope of layer "conv2d" is "conv2d_1", the scope of layer "conv2d_1" is "conv2d_1_2".
@@ -145,7 +146,7 @@ def test_real_node_names_map_onto_the_layers_in_order(exported_simple_cnn):
 
 
 def test_real_profile_gives_positive_times_per_layer(exported_simple_cnn):
-    from infer_bench.profile import profile_onnx_layers
+    from infer_bench.explain.profile import profile_onnx_layers
 
     model, path = exported_simple_cnn
     x = np.random.default_rng(0).random((16, 28, 28, 1), dtype=np.float32)

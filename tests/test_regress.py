@@ -5,10 +5,17 @@ import json
 import numpy as np
 import pytest
 
-from infer_bench.contention import MemoryContention, require_spare_core
+from infer_bench.environment import capture_environment
 from infer_bench.errors import InferBenchError
-from infer_bench.regress import (FAST_SET, baseline_dict, case_id, compare_ratios, load_baseline,
-                                 measure_in_fresh_process, outcome_rows, RegressOutcome, with_slowdown)
+from infer_bench.export import ARTIFACTS
+from infer_bench.measure import REGRESSION_BLOCK
+from infer_bench.regress import (FAST_SET, case_id, compare_ratios, make_baseline, measure_in_fresh_process,
+                                 outcome_rows, resolve_cases, run_regress, verdict_lines, with_slowdown)
+from infer_bench.regress.contention import MemoryContention, require_spare_core
+from infer_bench.regress.fastset import EXPORTS
+from infer_bench.regress.runner import block_median_ns
+from infer_bench.regress.stats import bootstrap_medians, pool_processes, relative_spread_pct
+from infer_bench.results.regress import Baseline, CaseBaseline, RegressOutcome
 
 THRESHOLD = 10.0
 
@@ -98,34 +105,35 @@ def test_baseline_pools_processes_and_takes_the_slowest_as_the_allowance(tmp_pat
     names = [case_id(c) for c in FAST_SET]
     per_process = [{n: [1.0, 1.0, 1.0] for n in names}, {n: [1.3, 1.3, 1.3] for n in names}]
     contended = [{n: [1.1, 1.1, 1.1] for n in names}, {n: [1.2] for n in names}]
-    data = baseline_dict(per_process, contended, threads=1, rounds=3, environment={"cpu_model": "x"})
+    data = make_baseline(per_process, contended, threads=1, rounds=3, environment={"cpu_model": "x"}).to_dict()
     entry = data["cases"][names[0]]
     assert entry["ratios"] == [1.0, 1.0, 1.0, 1.3, 1.3, 1.3] and entry["ratio"] == pytest.approx(1.15)
     assert entry["process_medians"] == [1.0, 1.3] and entry["contended_medians"] == [1.1, 1.2]
     assert data["processes"] == 2 and data["contended_processes"] == 2
     assert entry["machine_allowance_pct"] == pytest.approx(13.0, abs=0.1)  # the slowest process: a quiet one here
-    quiet_contended = baseline_dict(per_process[:1], [{n: [0.9] for n in names}], 1, 3, {})
+    quiet_contended = make_baseline(per_process[:1], [{n: [0.9] for n in names}], 1, 3, {}).to_dict()
     assert quiet_contended["cases"][names[0]]["machine_allowance_pct"] == 0.0  # never negative
 
 
 def test_baseline_round_trip_and_refusals(tmp_path):
     names = [case_id(c) for c in FAST_SET]
-    data = baseline_dict([{n: [1.0, 1.1, 0.9] for n in names}], [{n: [1.2] for n in names}], threads=1, rounds=3,
-                         environment={"cpu_model": "x"})
+    data = make_baseline([{n: [1.0, 1.1, 0.9] for n in names}], [{n: [1.2] for n in names}], threads=1, rounds=3,
+                         environment={"cpu_model": "x"}).to_dict()
     path = tmp_path / "b.json"
     path.write_text(json.dumps(data))
-    loaded = load_baseline(path)
-    assert loaded["cases"][names[0]]["ratio"] == 1.0
+    loaded = Baseline.load(path)
+    assert loaded.cases[names[0]].ratio == 1.0
+    assert loaded.to_dict() == data
     with pytest.raises(InferBenchError, match="update-baseline"):
-        load_baseline(tmp_path / "missing.json")
+        Baseline.load(tmp_path / "missing.json")
     path.write_text(json.dumps({**data, "schema_version": 99}))
     with pytest.raises(InferBenchError, match="schema_version 99"):
-        load_baseline(path)
+        Baseline.load(path)
     broken = json.loads(json.dumps(data))
     del broken["cases"][names[0]]["machine_allowance_pct"]
     path.write_text(json.dumps(broken))
     with pytest.raises(InferBenchError, match="machine_allowance_pct"):
-        load_baseline(path)
+        Baseline.load(path)
 
 
 def test_memory_contention_runs_inside_the_block_only():
@@ -136,7 +144,7 @@ def test_memory_contention_runs_inside_the_block_only():
 
 
 def test_contention_needs_a_spare_core(monkeypatch):
-    monkeypatch.setattr("infer_bench.contention.os.cpu_count", lambda: 1)
+    monkeypatch.setattr("infer_bench.regress.contention.os.cpu_count", lambda: 1)
     with pytest.raises(InferBenchError, match="needs a core beside the 1 being timed"):
         require_spare_core(1, "--memory-contention")
 
@@ -160,7 +168,7 @@ def test_output_names_the_regressed_case_and_the_confidence():
     slow = compare_ratios("a/b", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD)
     ok = compare_ratios("c/d", 1.0, [1.0, 1.01, 0.99, 1.0, 1.0], THRESHOLD)
     wide = compare_ratios("e/f", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD, allowance_pct=45.0)
-    rows = outcome_rows(RegressOutcome([ok, slow, wide], ["a/b"], {}), THRESHOLD)
+    rows = outcome_rows(RegressOutcome([ok, slow, wide], ["a/b"], THRESHOLD))
     assert rows[0][0] == "a/b" and rows[0][-1].startswith("REGRESSED (confidence 100% that it is > 10% slower")
     assert rows[0][-2] == "10%" and rows[1][-2] == "45% (machine)" and rows[1][-1] == "ok"
     assert rows[2][-1] == "ok"
@@ -174,5 +182,161 @@ def test_with_slowdown_keeps_the_output():
 def test_committed_baseline_covers_the_fast_set():
     from pathlib import Path
 
-    baseline = load_baseline(Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json")
-    assert set(baseline["cases"]) == {case_id(c) for c in FAST_SET}
+    baseline = Baseline.load(Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json")
+    assert set(baseline.cases) == {case_id(c) for c in FAST_SET}
+
+
+# --- hand-computed statistics ----------------------------------------------------------------------
+
+
+def test_relative_spread_is_the_interquartile_range_over_the_median():
+    # Quartiles of 1..5 are 2 and 4, the median 3: (4 - 2) / 3 = 66.67%.
+    assert relative_spread_pct([5, 1, 4, 2, 3]) == pytest.approx(200 / 3)
+    assert relative_spread_pct([2.0, 2.0, 2.0, 2.0]) == 0.0
+
+
+def test_bootstrap_medians_of_two_values():
+    # Resamples of [1, 3] (size 2): (1,1) -> 1, (3,3) -> 3, (1,3) or (3,1) -> 2; so 1/4, 1/2, 1/4.
+    medians = bootstrap_medians(np.array([1.0, 3.0]), np.random.default_rng(0), samples=4000)
+    assert medians.shape == (4000,) and set(np.unique(medians)) == {1.0, 2.0, 3.0}
+    assert np.mean(medians == 2.0) == pytest.approx(0.5, abs=0.03)
+    assert np.mean(medians == 1.0) == pytest.approx(0.25, abs=0.03)
+    assert np.all(bootstrap_medians(np.array([7.0]), np.random.default_rng(0), samples=10) == 7.0)
+
+
+def test_compare_constant_samples_by_hand():
+    # Every resample of a constant sample has that median: the change is exactly 1.2 / 1.0 - 1 = 20%, with
+    # no width; the spread of a constant baseline is 0, so the global 10% applies.
+    c = compare_ratios("x", [1.0, 1.0, 1.0, 1.0], [1.2] * 5, THRESHOLD)
+    assert c.baseline_ratio == 1.0 and c.current_ratio == 1.2
+    assert c.change_pct == pytest.approx(20.0) and c.ci_low_pct == pytest.approx(20.0)
+    assert c.ci_high_pct == pytest.approx(20.0)
+    assert (c.threshold_pct, c.threshold_reason, c.confidence, c.regressed, c.improved) == (10.0, "global", 1.0,
+                                                                                          True, False)
+    # Baseline 1..5 swings by 66.7% (IQR 2 / median 3): a current 3.0 is no change, judged at 66.7%.
+    wide = compare_ratios("x", [1, 2, 3, 4, 5], [3.0] * 5, THRESHOLD)
+    assert wide.threshold_reason == "spread" and wide.threshold_pct == pytest.approx(200 / 3)
+    assert wide.change_pct == 0.0 and not wide.regressed and not wide.improved
+
+
+def test_pool_processes_by_hand():
+    # Quiet processes [1, 2, 3] and [4]: pooled median 2.5; medians 2 and 4; contended median 5;
+    # the slowest (5) is 5 / 2.5 - 1 = 100% above the pooled median.
+    case = pool_processes([{"c": [1.0, 2.0, 3.0]}, {"c": [4.0]}], [{"c": [5.0]}])["c"]
+    assert case == CaseBaseline(2.5, (1.0, 2.0, 3.0, 4.0), (2.0, 4.0), (5.0,), 100.0)
+    with pytest.raises(ValueError, match="at least one quiet and one contended"):
+        pool_processes([{"c": [1.0]}], [])
+
+
+# --- the timing core and the fast set --------------------------------------------------------------
+
+
+def test_a_block_is_the_regression_rule_of_the_timing_core_from_batch_r():
+    seen = []
+    block_median_ns(seen.append, [0, 1, 2], start=2)
+    assert seen[:4] == [2, 0, 1, 2] and len(seen) >= REGRESSION_BLOCK.min_calls
+
+
+def test_the_fast_set_is_built_from_rows_of_the_export_table():
+    rows = {(kind.format, kind.quantization) for kind in ARTIFACTS}
+    assert set(EXPORTS) <= rows and {(c[1], c[2]) for c in FAST_SET} <= set(EXPORTS)
+
+
+def test_unknown_cases_are_refused_with_the_known_ones():
+    with pytest.raises(InferBenchError, match="Unknown fast-set case 'x/y'.*simple_cnn/onnx/fp32/onnxruntime/b1"):
+        resolve_cases(["simple_cnn/onnx/fp32/onnxruntime/b1", "x/y"])
+
+
+# --- records and the machine check --------------------------------------------------------------------
+
+PACKAGES = {"tensorflow": "2.21.0", "onnxruntime-gpu": "1.31.1"}
+
+
+def hand_made_baseline(cpu="Intel(R) Xeon(R) Processor", threads=1, packages=PACKAGES):
+    return {"schema_version": 2, "method": "m", "calibration": "c", "threads": threads, "rounds": 9, "processes": 5,
+            "contended_processes": 3, "contention": "k",
+            "environment": {"cpu_model": cpu, "logical_cores": 2, "packages": dict(packages), "git_commit": "abc"},
+            "cases": {"simple_cnn/onnx/fp32/onnxruntime/b1": {
+                "ratio": 0.64, "ratios": [0.63, 0.64, 0.65], "process_medians": [0.64], "contended_medians": [0.65],
+                "machine_allowance_pct": 1.6}}}
+
+
+def this_machine(cpu="Intel(R) Xeon(R) Processor", packages=PACKAGES):
+    """A captured environment as ``environment.capture_environment`` gives it (a few of its keys)."""
+    return {"cpu_model": cpu, "logical_cores": 2, "packages": dict(packages), "git_commit": "def",
+            "python": "3.12.3", "threads": {"requested": 1, "env": {}}}
+
+
+def test_a_baseline_from_another_cpu_is_refused_naming_the_field():
+    baseline = Baseline.from_dict(hand_made_baseline(), "benchmarks/baseline.json")
+    baseline.check_machine(this_machine(), 1, "benchmarks/baseline.json")  # same machine, another commit: fine
+    with pytest.raises(InferBenchError, match="cpu model differs: Intel.* vs AMD EPYC") as err:
+        baseline.check_machine(this_machine(cpu="AMD EPYC"), 1, "benchmarks/baseline.json")
+    assert "benchmarks/baseline.json" in str(err.value) and "infer-bench regress --update-baseline" in str(err.value)
+    with pytest.raises(InferBenchError, match="threads differs: 1 vs 2"):
+        baseline.check_machine(this_machine(), 2, "benchmarks/baseline.json")
+    with pytest.raises(InferBenchError, match="onnxruntime-gpu differs: 1.31.1 vs 1.32.0"):
+        baseline.check_machine(this_machine(packages={**PACKAGES, "onnxruntime-gpu": "1.32.0"}), 1, "b.json")
+
+
+def test_run_regress_refuses_another_machines_baseline_before_measuring(tmp_path):
+    path = tmp_path / "baseline.json"
+    path.write_text(json.dumps(hand_made_baseline(cpu="A CPU that is not this one")))
+    with pytest.raises(InferBenchError, match="cpu model differs: A CPU that is not this one vs"):
+        run_regress(path, log=lambda message: None)
+
+
+def test_a_baseline_recorded_here_compares_equal_with_this_machine(tmp_path):
+    names = [case_id(c) for c in FAST_SET]
+    baseline = make_baseline([{n: [1.0] for n in names}], [{n: [1.0] for n in names}], threads=1, rounds=3,
+                             environment=capture_environment(1))
+    baseline.check_machine(capture_environment(1), 1, "b.json")
+
+
+def test_malformed_baselines_are_refused_naming_the_entry():
+    data = hand_made_baseline()
+    data["cases"]["simple_cnn/onnx/fp32/onnxruntime/b1"]["ratios"] = [0.6, -1.0]
+    with pytest.raises(InferBenchError, match="'ratios' must be a list of positive numbers"):
+        Baseline.from_dict(data, "b.json")
+    with pytest.raises(InferBenchError, match="lacks 'threads'"):
+        Baseline.from_dict({k: v for k, v in hand_made_baseline().items() if k != "threads"}, "b.json")
+    with pytest.raises(InferBenchError, match="has no cases"):
+        Baseline.from_dict({**hand_made_baseline(), "cases": {}}, "b.json")
+
+
+def test_the_committed_baseline_reads_and_writes_back_unchanged(tmp_path):
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json"
+    baseline = Baseline.load(committed)
+    assert baseline.to_dict() == json.loads(committed.read_text())
+    copy = tmp_path / "baseline.json"
+    copy.write_text("old")
+    baseline.save(copy)  # --update-baseline replaces the file on purpose
+    assert copy.read_text() == committed.read_text()
+
+
+def test_the_json_outcome_has_todays_keys_refuses_an_existing_file_and_reads_back(tmp_path):
+    slow = compare_ratios("a/b", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD)
+    outcome = RegressOutcome([slow], ["a/b"], THRESHOLD, memory_contention=True, ratios={"a/b": [1.3]})
+    data = outcome.to_dict()
+    assert list(data) == ["schema_version", "threshold_pct", "memory_contention", "regressed", "comparisons"]
+    assert data["schema_version"] == 1 and data["regressed"] == ["a/b"]
+    assert list(data["comparisons"][0]) == ["case", "baseline_ratio", "current_ratio", "change_pct", "ci_low_pct",
+                                            "ci_high_pct", "threshold_pct", "threshold_reason", "confidence",
+                                            "regressed", "improved"]
+    path = outcome.save(tmp_path / "regress.json")
+    with pytest.raises(InferBenchError, match="already exists"):
+        outcome.save(path)
+    back = RegressOutcome.load(path)
+    assert back.comparisons == (slow,) and back.regressed == ("a/b",) and back.memory_contention
+    assert back.ratios == {}
+
+
+def test_verdict_lines():
+    slow = compare_ratios("a/b", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD)
+    ok = compare_ratios("c/d", 1.0, [1.0, 1.01, 0.99, 1.0, 1.0], THRESHOLD)
+    assert verdict_lines(RegressOutcome([ok], [], THRESHOLD)) == ["No regression above 10% in 1 cases."]
+    [line] = verdict_lines(RegressOutcome([ok, slow], ["a/b"], THRESHOLD))
+    assert line.startswith("REGRESSION: a/b is +30.0% vs baseline (95% interval +")
+    assert line.endswith("confirmed on a second measurement.")

@@ -5,42 +5,66 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from infer_bench import figures
 from infer_bench.errors import InferBenchError
-from infer_bench.report import latest_json, md_table, write_report
+from infer_bench.present import figures
+from infer_bench.present.markdown import md_table
+from infer_bench.present.report import write_report
 from infer_bench.results import load_results
+from infer_bench.results.check import CheckReport, CheckResult, OutputComparison, RandomInputs
+from infer_bench.results.explain import Explanation
+from infer_bench.results.store import latest
 
 DATA = Path(__file__).parent / "data" / "results_small.json"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BENCH_ENVIRONMENT = json.loads(DATA.read_text())["environment"]
 
+
+def _model(**given) -> dict:
+    """One model of an explain file: the figures a test gives, every other key empty."""
+    empty = {"dataset": "fashion_mnist", "quick": False, "flops": 0, "macs": 0, "params": 0, "weight_bytes": {},
+             "activation_bytes": 0, "input_bytes": 0, "layers": [], "layer_times": [], "profile": {},
+             "latency_ms": {}, "latency_sources": {}, "int8_latency_ms": {}, "int8_sources": {}, "roofline": {},
+             "overhead": {}, "report": {}}
+    return {**empty, **given}
+
+
+# An explain file as ``infer-bench explain`` writes it, measured on the bench fixture's machine.
 EXPLAIN = {
-    "schema_version": 1,
+    "schema_version": 1, "created": "2026-01-01T14:00:00+00:00", "environment": BENCH_ENVIRONMENT,
+    "exported": "exported", "threads": 2, "bench_results": None, "report_figures": {}, "litert_layer_times": "",
     "machine": {"peak_gflops_fp32": 150.0, "peak_gops_int8": 400.0, "memory_gbps": 12.0},
     "models": {
-        "simple_cnn": {"flops": 4.6e6, "macs": 2.3e6, "params": 225034,
-                       "weight_bytes": {"fp32": 900136, "fp16": 450068, "int8": 226000},
-                       "layer_times": [{"layer": "conv2d", "kind": "Conv2D", "mean_us": 12.0, "share": 0.5},
-                                       {"layer": "dense", "kind": "Dense", "mean_us": 8.0, "share": 0.33},
-                                       {"layer": "max_pooling2d", "kind": "MaxPooling2D", "mean_us": 4.0}]},
-        "alexnet_fashion": {"flops": 9.0e8, "weight_bytes": {"fp32": 84.8e6}},  # no layer times: left out
+        "simple_cnn": _model(flops=4_600_000, macs=2_300_000, params=225034,
+                             weight_bytes={"fp32": 900136, "fp16": 450068, "int8": 226000},
+                             layer_times=[{"layer": "conv2d", "kind": "Conv2D", "mean_us": 12.0, "share": 0.5},
+                                          {"layer": "dense", "kind": "Dense", "mean_us": 8.0, "share": 0.33},
+                                          {"layer": "max_pooling2d", "kind": "MaxPooling2D", "mean_us": 4.0}]),
+        "alexnet_fashion": _model(flops=900_000_000, weight_bytes={"fp32": 84_800_000}),  # no layer times: left out
     },
     "pairs": [{"a": "simple_cnn", "b": "alexnet_fashion", "flop_ratio": 195.7, "weight_bytes_ratio": 94.2,
                "ort_ratio": 100.0, "predict_ratio": 1.5, "text": "100x the time for 196x the FLOPs | compute-bound"}],
     "text": "AlexNet is compute-bound; the simple CNN is bound by per-call overhead.",
 }
+EXPLANATION = Explanation.from_dict(EXPLAIN)
 
-CHECK = {"schema_version": 1, "results": [
-    {"model": "simple_cnn", "format": "tflite", "quantization": "dynamic_int8", "reference_accuracy": 0.9136,
-     "test_accuracy": 0.9106, "accuracy_delta_pts": -0.30, "top1_agreement": 0.991, "max_abs_diff": 0.04,
-     "verdict": "PASS", "reasons": []},
-    {"model": "simple_cnn", "format": "tflite", "quantization": "static_int8", "reference_accuracy": 0.9136,
-     "test_accuracy": 0.8986, "accuracy_delta_pts": -1.50, "top1_agreement": 0.97, "max_abs_diff": 0.3,
-     "verdict": "FAIL", "reasons": ["accuracy drop 1.50 points > 1 point"]},
-]}
+
+def _checked(quantization: str, test_accuracy: float, agreement: float, max_abs_diff: float,
+             reasons=()) -> CheckResult:
+    return CheckResult("simple_cnn", "tflite", quantization, f"simple_cnn/simple_cnn_{quantization}.tflite", "litert",
+                       0.9136, test_accuracy, OutputComparison(10000, max_abs_diff, max_abs_diff / 10, 0.1, agreement),
+                       None, tuple(reasons), 1.0)
+
+
+# A check file: dynamic_int8 passes (-0.30 points), static_int8 fails (-1.50 points).
+CHECK = CheckReport((_checked("dynamic_int8", 0.9106, 0.991, 0.04),
+                     _checked("static_int8", 0.8986, 0.97, 0.3, ["accuracy drop 1.50 points > 1 point"])),
+                    {}, "exported", "2026-01-01T13:00:00+00:00", 2.0, RandomInputs(256, 1234, 0.0, 1.0), 1e-3,
+                    environment=BENCH_ENVIRONMENT).to_dict()
 
 
 def _is_png(path: Path) -> bool:
@@ -84,13 +108,13 @@ def test_latency_figures_are_pngs(results, tmp_path):
 def test_roofline_needs_the_explanation(results, tmp_path):
     assert figures.roofline(results, None, tmp_path / "r.png") is None
     assert "infer-bench explain" in figures.roofline_missing(None, results)
-    assert "ceilings" in figures.roofline_missing({"models": EXPLAIN["models"]}, results)
-    path = figures.roofline(results, EXPLAIN, tmp_path / "roofline.png")
+    assert "ceilings" in figures.roofline_missing(replace(EXPLANATION, machine={}), results)
+    path = figures.roofline(results, EXPLANATION, tmp_path / "roofline.png")
     assert _is_png(path)
 
 
 def test_roofline_points_by_hand(results):
-    points = figures.roofline_points(results, EXPLAIN)
+    points = figures.roofline_points(results, EXPLANATION)
     p = next(p for p in points if p["label"] == "tflite/dynamic_int8 litert" and p["kind"] == "best batch")
     # batch 32: 32 calls' FLOPs over the int8 weight bytes; 83,333 rows/s x 4.6 MFLOP = 383 G op/s
     assert p["batch_size"] == 32
@@ -102,8 +126,8 @@ def test_roofline_points_by_hand(results):
 
 def test_layer_times_figure(tmp_path):
     assert figures.layer_times(None, tmp_path / "l.png") is None
-    assert figures.layer_times_missing({"models": {}}) == "the explanation has no per-layer times"
-    assert _is_png(figures.layer_times(EXPLAIN, tmp_path / "layers.png"))
+    assert figures.layer_times_missing(replace(EXPLANATION, models={})) == "the explanation has no per-layer times"
+    assert _is_png(figures.layer_times(EXPLANATION, tmp_path / "layers.png"))
 
 
 def test_training_curves_copied_or_redrawn(tmp_path):
@@ -182,6 +206,38 @@ def test_report_refuses_an_unknown_check_version(tmp_path):
     assert "could not be used" in text and "schema_version 99" in text
 
 
+def test_an_explanation_from_another_machine_is_left_out(tmp_path):
+    results_dir = _results_dir(tmp_path / "results")
+    other = {**BENCH_ENVIRONMENT, "cpu_model": "Other CPU",
+             "packages": {**BENCH_ENVIRONMENT["packages"], "onnxruntime-gpu": "1.20.0"}}
+    (results_dir / "explain-20260101-140000.json").write_text(json.dumps({**EXPLAIN, "environment": other}))
+    messages: list[str] = []
+    path = write_report(tmp_path / "x", results_dir, tmp_path / "report", log=messages.append)
+    why = path.read_text().split("## Why")[1].split("## Training")[0]
+    assert "could not be used" in why and "another machine setup" in why
+    assert "cpu model differs: Test CPU (hand-made fixture) vs Other CPU" in why
+    assert "onnxruntime-gpu differs: 1.31.1 vs 1.20.0" in why
+    assert "AlexNet is compute-bound" not in why and "Measured ceilings" not in why  # nothing of it mixed in
+    assert {Path(link).name for link in _links(path)} == {"latency-batch1.png", "latency-vs-batch.png"}
+    assert any("another machine setup" in m for m in messages)
+
+    # An explanation written before environments were recorded is used as before.
+    (results_dir / "explain-20260101-150000.json").write_text(
+        json.dumps({k: v for k, v in EXPLAIN.items() if k != "environment"}))
+    text = write_report(tmp_path / "x", results_dir, tmp_path / "report2", log=lambda m: None).read_text()
+    assert "AlexNet is compute-bound" in text and "roofline.png" in text
+
+
+def test_a_damaged_explanation_costs_its_section_only(tmp_path):
+    results_dir = _results_dir(tmp_path / "results")
+    (results_dir / "explain-20260101-140000.json").write_text("{not json")
+    (results_dir / "check-20260101-130000.json").write_text(json.dumps({**CHECK, "results": [{"model": "x"}]}))
+    text = write_report(tmp_path / "x", results_dir, tmp_path / "report", log=lambda m: None).read_text()
+    assert "_The explanation could not be used (Cannot read explanation file" in text
+    assert "_The accuracy check could not be used (" in text and "lacks format" in text
+    assert "## Latency and throughput" in text and "fp32 artifacts only" in text
+
+
 def test_no_results_is_a_clear_error(tmp_path):
     with pytest.raises(InferBenchError, match="No benchmark results in") as info:
         write_report(tmp_path / "exported", tmp_path / "missing", tmp_path / "report")
@@ -196,7 +252,7 @@ def test_latest_json_and_md_table(tmp_path):
     for name in ("check-20260101-120000.json", "check-20260102-090000.json", "check-20260102-090000-2.json",
                  "explain-20260103-000000.json"):
         (tmp_path / name).write_text("{}")
-    assert latest_json(tmp_path, "check").name == "check-20260102-090000-2.json"
-    assert latest_json(tmp_path, "bench") is None
-    assert latest_json(tmp_path / "nope", "check") is None
+    assert latest(tmp_path, "check").name == "check-20260102-090000-2.json"
+    assert latest(tmp_path, "bench") is None
+    assert latest(tmp_path / "nope", "check") is None
     assert md_table([["a|b", "c\nd"]], ["x", "y"]).splitlines()[2] == "| a\\|b | c d |"

@@ -7,7 +7,7 @@ import pytest
 
 from infer_bench.errors import InferBenchError
 from infer_bench.measure import ColdStart, Measurement
-from infer_bench.results import (
+from infer_bench.results.bench import (
     SCHEMA_VERSION,
     BenchResult,
     ResultsFile,

@@ -4,7 +4,8 @@ import math
 
 import pytest
 
-from infer_bench.stats import LatencyStats, format_speedup
+from infer_bench.measure import LatencyStats
+from infer_bench.present.wording import format_speedup
 
 MS = 1_000_000  # ns per ms
 

@@ -2,13 +2,12 @@
 
 One case = one artifact loaded in one runtime on one device; it is loaded once
 (cold start measured then) and swept over the batch sizes with the same loop
-(``measure.measure_session``) that ``benchmarks/`` uses. Each finished case is
+(``measure.measure_session`` under the plan's ``StopRule``) that ``benchmarks/`` uses. Each finished case is
 written to the results file at once, so an interrupted run keeps it.
 """
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,30 +16,21 @@ from typing import Callable
 import numpy as np
 
 from .adapt import check_inputs
+from .catalog import DEVICES, FORMATS, QUANTIZATIONS, dataset_for_shape, identify_artifact
 from .data import load_test_set
 from .errors import InferBenchError, unknown_name
-from .export import FORMATS, QUANTIZATIONS
+from .fsutil import sha256_of, size_of
 from .manifest import ArtifactEntry, load_manifest, verify_entry
-from .measure import InputRotation, measure_cold_start, measure_session, peak_rss_mb
+from .measure import BENCH, InputRotation, StopRule, measure_cold_start, measure_session, peak_rss_mb
 from .models import MODELS
 from .results import BenchResult, ResultsWriter
-from .runtimes import DEVICES, RUNTIMES, LoadOptions, get_runtime, runtimes_for_format
-from .runtimes.devices import configure_tensorflow, cuda_available_reason
+from .results.store import exists_error
+from .runtimes import RUNTIMES, LoadOptions, get_runtime, runtimes_for_format
+from .runtimes.devices import cuda_available_reason
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
-DEFAULT_MIN_TIME_S = 1.0
-ROWS_PER_MEASUREMENT = 100  # min calls = this many rows' worth (100 calls at batch 1), at least MIN_CALLS_FLOOR
-MIN_CALLS_FLOOR = 10
-WARMUP_ROWS = 10  # warm-up calls = this many rows' worth, at least 2
+DEFAULT_MIN_TIME_S = BENCH.min_time_s
 INPUT_ROWS = {"fashion_mnist": 512, "cats_vs_dogs": 256}  # real test images rotated through
-REFERENCE_RUNTIME = "keras_predict"  # the report's way: every table compares against it
-DATASET_BY_SHAPE = {(28, 28, 1): "fashion_mnist", (224, 224, 3): "cats_vs_dogs"}
-
-
-def calls_for(batch_size: int) -> tuple[int, int]:
-    """(min timed calls, warm-up calls) at a batch size: about 100 and 10 rows' worth."""
-    return (max(MIN_CALLS_FLOOR, math.ceil(ROWS_PER_MEASUREMENT / batch_size)),
-            max(2, math.ceil(WARMUP_ROWS / batch_size)))
 
 
 @dataclass(frozen=True)
@@ -58,9 +48,9 @@ class Case:
         return f"{self.entry.model} {self.entry.format}/{self.entry.quantization} via {self.runtime} on {self.device}"
 
 
-@dataclass
+@dataclass(frozen=True)
 class BenchPlan:
-    """What one ``bench`` run measures. Empty filters mean "all"."""
+    """What one ``bench`` run measures, validated when it is built. Empty filters mean "all"."""
 
     exported: Path = Path("exported")
     models: list[str] = field(default_factory=list)
@@ -76,6 +66,22 @@ class BenchPlan:
     dataset: str | None = None  # feed this dataset to every case instead of each model's own
     adapt: bool = False  # resize / convert channels when the dataset does not fit a model
     unsafe_keras: bool = False
+    json_path: Path | None = None  # write results here (refused if it exists) ...
+    results_dir: Path = Path("results")  # ... else a new bench-<time>.json here
+    table_format: str = "github"
+    needs_tensorflow = True  # Keras and TensorFlow runtimes may run
+
+    def __post_init__(self):
+        self.validate()
+
+    @property
+    def stop_rule(self) -> StopRule:
+        """The ``BENCH`` stop rule with this plan's minimum time (what every batch size is timed under)."""
+        return BENCH.with_min_time(self.min_time_s)
+
+    def load_options(self, device: str) -> LoadOptions:
+        """How every case of this plan loads its artifact on ``device``."""
+        return LoadOptions(device=device, threads=self.threads, unsafe_keras=self.unsafe_keras)
 
     def validate(self) -> None:
         """Refuse unknown names and impossible numbers before any work starts."""
@@ -94,24 +100,18 @@ class BenchPlan:
             raise unknown_name("dataset", self.dataset, INPUT_ROWS)
         if self.threads is not None and self.threads < 1:
             raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
+        if self.json_path is not None and Path(self.json_path).exists():
+            # Refused now, before minutes of benchmarking, not after.
+            raise exists_error(Path(self.json_path))
 
 
 def artifact_entry_for_file(path: Path) -> ArtifactEntry:
     """A manifest-like entry for a user's own ``.keras``/``.onnx``/``.tflite`` file or SavedModel folder."""
-    from .fsutil import sha256_of, size_of
-
     path = Path(path)
     if not path.exists():
         raise InferBenchError(f"--artifact {path} does not exist.", "pass the path of a .keras, .onnx or .tflite file.")
-    suffix = path.suffix.lower()
-    fmt = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite"}.get(suffix)
-    if fmt is None and path.is_dir() and (path / "saved_model.pb").exists():
-        fmt = "savedmodel"
-    if fmt is None:
-        raise InferBenchError(f"--artifact {path}: cannot tell its format from the name.",
-                              "pass a .keras, .onnx or .tflite file, or a SavedModel folder.")
-    quant = next((q for q in ("fp16", "dynamic_int8", "static_int8") if q in path.name), "fp32")
-    return ArtifactEntry(model=path.stem, format=fmt, quantization=quant, path=str(path.resolve()),
+    kind = identify_artifact(path)
+    return ArtifactEntry(model=kind.model, format=kind.format, quantization=kind.quantization, path=str(path.resolve()),
                          bytes=size_of(path), sha256=sha256_of(path), input_shape=[], input_dtype="float32",
                          output_shape=[], source_sha256="", source_test_accuracy=float("nan"))
 
@@ -143,16 +143,6 @@ def plan_cases(plan: BenchPlan, log: Callable[[str], None] = print) -> list[Case
     return cases
 
 
-def _dataset_for_shape(path: Path, input_shape) -> str:
-    dataset = DATASET_BY_SHAPE.get(tuple(input_shape[1:]))
-    if dataset is None:
-        raise InferBenchError(
-            f"{path}: input shape {tuple(input_shape)} matches no shipped dataset "
-            f"({', '.join(f'{v} for {k}' for k, v in DATASET_BY_SHAPE.items())}).",
-            "benchmark a model with one of those input shapes.")
-    return dataset
-
-
 def input_rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
     """Real test images of ``dataset`` (loaded once per run), checked against the model's
     ``input_shape`` (adapted if asked), rotated between calls."""
@@ -176,14 +166,14 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
             return [BenchResult.skipped_case(**meta, runtime=case.runtime, device="cuda", batch_size=b,
                                              reason=f"CUDA unavailable: {reason}") for b in plan.batch_sizes]
     runtime = get_runtime(case.runtime)
-    options = LoadOptions(device=case.device, threads=plan.threads, unsafe_keras=plan.unsafe_keras)
+    options = plan.load_options(case.device)
     # Data is loaded before the cold start so it is not mixed into the load time. A user's own
     # --artifact file has no manifest entry: one untimed load tells its input shape first.
     dataset, input_shape = plan.dataset or case.dataset, e.input_shape or None
     if not dataset or not input_shape:
         probe = runtime.load(case.path, options)
         input_shape = probe.input_shape
-        dataset = dataset or _dataset_for_shape(case.path, input_shape)
+        dataset = dataset or dataset_for_shape(input_shape[1:], str(case.path))
         probe.close()
     rotation = input_rotation(dataset, plan.data_dir, inputs_cache, input_shape, plan.adapt)
     cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
@@ -191,9 +181,7 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
     out = []
     try:
         for i, b in enumerate(plan.batch_sizes):
-            min_calls, warmup = calls_for(b)
-            m = measure_session(session.run, rotation, b, min_time_s=plan.min_time_s,
-                                min_calls=min_calls, warmup_calls=warmup)
+            m = measure_session(session.run, rotation, b, plan.stop_rule)
             out.append(BenchResult.from_measurement(m, session, **meta, cold_start=cold if i == 0 else None,
                                                     bytes=e.bytes, peak_rss_mb=peak_rss_mb()))
     finally:
@@ -204,8 +192,6 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
 def run_bench(plan: BenchPlan, environment: dict, writer: ResultsWriter,
               log: Callable[[str], None] = print) -> list[BenchResult]:
     """Run every case of ``plan``; results go to ``writer`` as each case finishes."""
-    plan.validate()
-    configure_tensorflow(plan.threads)  # before anything else touches TensorFlow
     cases = plan_cases(plan, log)
     log(f"Benchmarking {len(cases)} cases x {len(plan.batch_sizes)} batch sizes "
         f"({', '.join(map(str, plan.batch_sizes))}), >= {plan.min_time_s:g} s each, threads: "

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from .errors import DataError, unknown_name
 from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
 
 SPLIT_SEED = 42
@@ -283,8 +283,6 @@ LOADERS = {"fashion_mnist": load_fashion_mnist, "cats_vs_dogs": load_cats_vs_dog
 
 def load_dataset(name: str, data_dir=None, limit: int | None = None) -> Dataset:
     """Load a dataset by name (``fashion_mnist`` or ``cats_vs_dogs``)."""
-    from .errors import unknown_name
-
     if name not in LOADERS:
         raise unknown_name("dataset", name, LOADERS)
     return LOADERS[name](data_dir, limit=limit)

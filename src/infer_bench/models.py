@@ -43,6 +43,15 @@ def _alexnet_head(n_out: int, activation: str, dropout: float):
     ]
 
 
+def _conv_bn_pool(filters: int, kernel: int, strides: int = 1, padding: str = "valid"):
+    """AlexNet's first two stages: a ReLU convolution, BatchNormalization, then 3x3/2 max pooling."""
+    from keras import layers
+
+    return [layers.Conv2D(filters, kernel, strides=strides, padding=padding, activation="relu"),
+            layers.BatchNormalization(),
+            layers.MaxPooling2D(3, strides=2)]
+
+
 def alexnet_fashion(dropout: float = 0.5):
     """AlexNet-style network for 28x28x1 Fashion-MNIST: about 21.2M parameters."""
     import keras
@@ -50,12 +59,8 @@ def alexnet_fashion(dropout: float = 0.5):
 
     return keras.Sequential([
         keras.Input((28, 28, 1)),
-        layers.Conv2D(96, 5, strides=2, activation="relu"),  # 12x12x96
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(3, strides=2),  # 5x5x96
-        layers.Conv2D(256, 3, padding="same", activation="relu"),  # 5x5x256
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(3, strides=2),  # 2x2x256
+        *_conv_bn_pool(96, 5, strides=2),  # conv 12x12x96, pool 5x5x96
+        *_conv_bn_pool(256, 3, padding="same"),  # conv 5x5x256, pool 2x2x256
         layers.Conv2D(384, 3, padding="same", activation="relu"),
         layers.Conv2D(384, 3, padding="same", activation="relu"),
         layers.Conv2D(256, 3, padding="same", activation="relu"),  # 2x2x256
@@ -71,12 +76,8 @@ def alexnet_catsdogs(dropout: float = 0.5):
 
     return keras.Sequential([
         keras.Input((224, 224, 3)),
-        layers.Conv2D(96, 11, strides=4, activation="relu"),  # 54x54x96
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(3, strides=2),  # 26x26x96
-        layers.Conv2D(256, 5, activation="relu"),  # 22x22x256
-        layers.BatchNormalization(),
-        layers.MaxPooling2D(3, strides=2),  # 10x10x256
+        *_conv_bn_pool(96, 11, strides=4),  # conv 54x54x96, pool 26x26x96
+        *_conv_bn_pool(256, 5),  # conv 22x22x256, pool 10x10x256
         layers.Conv2D(384, 3, activation="relu"),  # 8x8x384
         layers.Conv2D(384, 3, activation="relu"),  # 6x6x384
         layers.Conv2D(256, 3, activation="relu"),  # 4x4x256
@@ -116,8 +117,8 @@ MODELS: dict[str, ModelSpec] = {
         # with Adam). SGD with Nesterov momentum, half an epoch of warm-up and a cosine decay
         # to zero is at 79-81% after epoch 1 and settles over the last epochs. Weight decay and
         # label smoothing hold back the overfitting of the dense block; with 8 epochs they are
-        # what reaches the 91% target (6 epochs of the same SGD: 90.53%; README, "Models and
-        # training", has the 17 recipes tried).
+        # what reaches the 91% target (6 epochs of the same SGD: 90.53%; docs/training.md
+        # has the 17 recipes tried).
         ModelSpec("alexnet_fashion", alexnet_fashion, "fashion_mnist", (28, 28, 1), False,
                   epochs=8, batch_size=128, learning_rate=0.03, optimizer="sgd", warmup_epochs=0.5,
                   weight_decay=5e-3, label_smoothing=0.1, target_accuracy=0.91),

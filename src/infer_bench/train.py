@@ -13,6 +13,8 @@ import numpy as np
 
 from .data import Dataset
 from .errors import unknown_name
+from .fsutil import atomic_path
+from .metrics import accuracy_of_outputs, predicted_classes  # noqa: F401  (re-exported: train.predicted_classes)
 from .models import ModelSpec
 
 SEED = 42
@@ -144,19 +146,6 @@ def accuracy(model, x: np.ndarray, y: np.ndarray, binary: bool, batch_size: int 
     return accuracy_of_outputs(model.predict(x, batch_size=batch_size, verbose=0), y, binary)
 
 
-def accuracy_of_outputs(out: np.ndarray, y: np.ndarray, binary: bool) -> float:
-    """Accuracy of model outputs against integer labels."""
-    return float(np.mean(predicted_classes(out, binary) == y))
-
-
-def predicted_classes(out: np.ndarray, binary: bool) -> np.ndarray:
-    """Class per row: argmax of softmax outputs, or sigmoid output >= 0.5."""
-    out = np.asarray(out)
-    if binary:
-        return (out.reshape(len(out), -1)[:, 0] >= 0.5).astype(np.int64)
-    return np.argmax(out, axis=-1)
-
-
 def stability(val_accuracy: list[float], last: int = STABILITY_EPOCHS) -> dict:
     """Spread of validation accuracy over the last epochs: std and max-min, in points."""
     tail = np.asarray(val_accuracy[-last:], dtype=float) * 100
@@ -226,8 +215,6 @@ def plot_history(history: dict, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
-    from .fsutil import atomic_path
 
     c = history["curves"]
     epochs = range(1, len(c["loss"]) + 1)

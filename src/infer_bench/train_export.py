@@ -20,6 +20,7 @@ import numpy as np
 
 from . import data as data_mod
 from .export import ARTIFACTS, ExportContext, artifact_filename
+from .environment import package_versions
 from .export.calibration import CALIBRATION_IMAGES
 from .fsutil import sha256_of, write_json_atomic
 from .manifest import Manifest, entry_for, load_manifest
@@ -27,7 +28,6 @@ from .measure import peak_rss_mb
 from .models import MODELS, get_spec
 from .train import QUICK_EPOCHS, QUICK_ROWS, plot_history, train
 
-VERSION_PACKAGES = ("tensorflow", "keras", "tf2onnx", "onnx", "onnxruntime-gpu", "ai-edge-litert", "numpy")
 
 
 @dataclass
@@ -43,16 +43,8 @@ class Plan:
 
 
 def library_versions() -> dict:
-    """Installed versions of the libraries that shape an artifact."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    out = {}
-    for p in VERSION_PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
+    """Installed versions of the libraries that shape an artifact (a change rebuilds the artifacts)."""
+    return {name: v for name, v in package_versions().items() if name != "infer-bench"}
 
 
 def calibration_images(x_train: np.ndarray, n: int = CALIBRATION_IMAGES) -> np.ndarray:

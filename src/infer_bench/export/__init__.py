@@ -13,14 +13,13 @@ from typing import Callable
 
 import numpy as np
 
+from ..catalog import QUANTIZATIONS
 from .calibration import CALIBRATION_IMAGES, CALIBRATION_PERCENTILE
 from .keras_formats import export_keras, export_savedmodel
 from .onnx_formats import (ONNX_OPSET, export_onnx_dynamic_int8, export_onnx_fp16, export_onnx_fp32,
                            export_onnx_static_int8)
 from .tflite_formats import export_tflite
 
-FORMATS = ("keras", "savedmodel", "onnx", "tflite")
-QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "static_int8")
 _CALIBRATED = f"percentile {CALIBRATION_PERCENTILE} ranges from {CALIBRATION_IMAGES} real training images"
 
 

@@ -14,7 +14,7 @@ from typing import Protocol
 
 import numpy as np
 
-DEVICES = ("cpu", "cuda")
+from ..catalog import DEVICES
 
 
 @dataclass(frozen=True)

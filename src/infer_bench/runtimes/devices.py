@@ -62,7 +62,7 @@ def artifact_path(path, runtime: str, folder: bool = False) -> Path:
         kind = "folder" if folder else "file"
         raise ArtifactError(
             f"{runtime} cannot load {str(path)!r}: no such {kind}.",
-            "export the model first (`infer-bench export`), or check the path.",
+            "export the model first (`infer-bench train-export`), or check the path.",
         )
     return path
 

@@ -2,33 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 
-from . import devices
-from .base import BasicSession, LoadOptions
-from .keras_predict import keras_input_spec, load_keras_model, tensorflow_session
+from .keras_predict import KerasFileRuntime
 
 
-class KerasCall:
-    """``model(x, training=False).numpy()`` on a .keras model: no predict loop, no tf.data."""
+def call_run(model, tf, tf_device):
+    """``model(x, training=False).numpy()``: no predict loop, no tf.data (``jit_compile`` does not apply: eager)."""
 
-    name = "keras_call"
-    formats = ("keras",)
-    engine = "tensorflow"
+    def run(batch: np.ndarray) -> np.ndarray:
+        with tf.device(tf_device):
+            # .numpy() copies the result to the host, which waits for the device.
+            return model(batch, training=False).numpy()
 
-    def load(self, path: Path, options: LoadOptions) -> BasicSession:
-        """Load a .keras file for ``options.device`` (``jit_compile`` does not apply: eager)."""
-        tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
-        model = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            with tf.device(tf_device):
-                # .numpy() copies the result to the host, which waits for the device.
-                return model(batch, training=False).numpy()
-
-        return tensorflow_session(self.name, options, tf_device, threads, keras_input_spec(model), run)
+    return run
 
 
-RUNTIME = KerasCall()
+RUNTIME = KerasFileRuntime("keras_call", call_run)

@@ -6,7 +6,9 @@ share.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -64,27 +66,44 @@ def tensorflow_session(runtime: str, options: LoadOptions, tf_device: str, threa
                         input_shape=shape, input_dtype=dtype, run_fn=run)
 
 
-class KerasPredict:
-    """``model.predict(x, verbose=0, batch_size=len(x))`` on a .keras model."""
+def keras_file_session(runtime: str, path: Path, options: LoadOptions, make_run) -> BasicSession:
+    """Load a .keras file under TensorFlow for ``options.device`` and wrap ``make_run(model, tf, tf_device)``.
 
-    name = "keras_predict"
+    The one load path of the two runtimes that call a .keras model directly
+    (``keras_predict`` and ``keras_call``); they differ only in how they run it.
+    """
+    tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
+    model = load_keras_model(path, runtime, tf, tf_device, options.unsafe_keras)
+    return tensorflow_session(runtime, options, tf_device, threads, keras_input_spec(model),
+                              make_run(model, tf, tf_device))
+
+
+@dataclass(frozen=True)
+class KerasFileRuntime:
+    """A runtime that loads a .keras file under TensorFlow and runs it with ``make_run(model, tf, tf_device)``."""
+
+    name: str
+    make_run: Callable
     formats = ("keras",)
     engine = "tensorflow"
 
     def load(self, path: Path, options: LoadOptions) -> BasicSession:
-        """Load a .keras file for ``options.device``; see the module docstring."""
-        tf, tf_device, threads = devices.prepare_tensorflow(options.device, options.threads)
-        model = load_keras_model(path, self.name, tf, tf_device, options.unsafe_keras)
-        # Keras' default jit_compile="auto" turns XLA on whenever TensorFlow
-        # sees a GPU, even for CPU runs: pin it off so predict means the same
-        # thing on every machine. XLA is the tf_function runtime's option.
-        model.jit_compile = False
-
-        def run(batch: np.ndarray) -> np.ndarray:
-            with tf.device(tf_device):
-                return np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)))
-
-        return tensorflow_session(self.name, options, tf_device, threads, keras_input_spec(model), run)
+        """Load a .keras file for ``options.device``."""
+        return keras_file_session(self.name, path, options, self.make_run)
 
 
-RUNTIME = KerasPredict()
+def predict_run(model, tf, tf_device):
+    """``model.predict(x, verbose=0, batch_size=len(x))``: the report's way."""
+    # Keras' default jit_compile="auto" turns XLA on whenever TensorFlow
+    # sees a GPU, even for CPU runs: pin it off so predict means the same
+    # thing on every machine. XLA is the tf_function runtime's option.
+    model.jit_compile = False
+
+    def run(batch: np.ndarray) -> np.ndarray:
+        with tf.device(tf_device):
+            return np.asarray(model.predict(batch, verbose=0, batch_size=len(batch)))
+
+    return run
+
+
+RUNTIME = KerasFileRuntime("keras_predict", predict_run)

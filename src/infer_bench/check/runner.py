@@ -1,0 +1,296 @@
+"""Run the accuracy check: every exported artifact against its Keras model on the real held-out set.
+
+For every artifact of an export folder (and any extra one given with its
+reference ``.keras`` file) the Keras model and the artifact both run on the
+full held-out set (10,000 Fashion-MNIST test images, 1,000 Cats-vs-Dogs
+validation images) and on seeded random inputs uniform over the pixel range
+[0, 1] (``analysis.random_inputs_spec``). The numbers and the verdict come
+from ``analysis``; the result is a ``results.check.CheckReport``.
+
+A checksum mismatch, a missing file or an artifact that cannot be loaded or
+run is a FAIL with the reason, and the other artifacts are still checked.
+Each Keras model runs once per check (its outputs are kept for all of its
+artifacts), each test set is loaded once, and every session is closed after use.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..catalog import REFERENCE_RUNTIME, artifact_format, artifact_quantization, dataset_for_shape
+from ..data import load_test_set
+from ..environment import capture_environment
+from ..errors import ArtifactError, InferBenchError, unknown_name
+from ..manifest import ArtifactEntry, Manifest, load_manifest, verify_entry
+from ..metrics import accuracy_of_outputs
+from ..results.check import CheckReport, CheckResult
+from ..results.store import now_iso
+from ..runtimes import LoadOptions, get_runtime, runtimes_for_format
+from .analysis import (RANDOM_ROWS, REL_DIFF_FLOOR, compare_outputs, differs_from_training, judge, random_inputs,
+                       random_inputs_spec)
+from .table import progress_line, summary_line
+from .tolerances import DEFAULT_TOLERANCES, Tolerance, tolerances_to_dict
+
+DEFAULT_BATCH = 256
+BATCH_SIZES = {"fashion_mnist": 256, "cats_vs_dogs": 32}  # 224x224x3 batches are kept small for memory
+
+
+# --- what to check -----------------------------------------------------------------------------
+
+
+@dataclass
+class _Job:
+    """One artifact to check and where it comes from."""
+
+    model: str
+    format: str
+    quantization: str
+    path: Path
+    entry: ArtifactEntry | None = None  # manifest entry: verify its checksum first
+    manifest: Manifest | None = None
+
+
+@dataclass
+class _Group:
+    """The artifacts checked against one Keras model."""
+
+    model: str
+    reference: Path | None
+    dataset: str | None  # None: inferred from the reference model's input shape
+    binary: bool | None  # None: inferred from the reference outputs (one output = sigmoid)
+    recorded: tuple[float, int] | None = None  # (test accuracy, test rows) recorded at training
+    reference_problem: str | None = None  # why the reference cannot be used
+    jobs: list[_Job] = field(default_factory=list)
+
+
+def _groups_from_manifest(exported: Path, models) -> list[_Group]:
+    manifest = load_manifest(exported)
+    known = list(dict.fromkeys(e.model for e in manifest.entries()))
+    for name in models or ():
+        if name not in known:
+            raise unknown_name("model", name, known)
+    groups = []
+    for name in known:
+        if models and name not in models:
+            continue
+        info = manifest.models.get(name, {})
+        entries = manifest.entries(models=[name])
+        keras = [e for e in entries if e.format == "keras"]
+        group = _Group(name, None, info.get("dataset"), info.get("binary"))
+        if "test_accuracy" in info and "test_rows" in info:
+            group.recorded = (float(info["test_accuracy"]), int(info["test_rows"]))
+        if not keras:
+            group.reference_problem = f"the manifest lists no Keras model for {name}"
+        else:
+            try:
+                group.reference = verify_entry(manifest, keras[0])
+            except ArtifactError as exc:
+                group.reference_problem = f"the reference Keras model failed its check: {exc.problem}"
+        for e in entries:
+            if e.format != "keras":  # the Keras file is the reference itself
+                group.jobs.append(_Job(e.model, e.format, e.quantization, manifest.folder / e.path, e, manifest))
+        groups.append(group)
+    return groups
+
+
+def _group_for_extras(extra_artifacts, reference) -> _Group | None:
+    if not extra_artifacts:
+        return None
+    if reference is None:
+        raise InferBenchError("Extra artifacts were given without the Keras model to check them against.",
+                              "pass reference=PATH to the .keras file they were exported from.")
+    reference = Path(reference)
+    if not reference.is_file() or reference.suffix != ".keras":
+        raise ArtifactError(f"The reference {str(reference)!r} is not a .keras file.",
+                            "pass the .keras file the artifacts were exported from.")
+    group = _Group(reference.stem, reference, None, None)
+    for p in extra_artifacts:
+        p = Path(p)
+        if not p.exists():
+            raise ArtifactError(f"The artifact {str(p)!r} does not exist.", "check the path.")
+        group.jobs.append(_Job(reference.stem, artifact_format(p), artifact_quantization(p), p))
+    return group
+
+
+def _plan(exported, models, extra_artifacts, reference) -> list[_Group]:
+    """The groups to check; extra artifacts against a Keras model of the export join its group."""
+    groups = _groups_from_manifest(Path(exported), models) if exported is not None else []
+    extra = _group_for_extras(extra_artifacts, reference)
+    if extra is not None:
+        # Against a Keras model of the export folder: join its group, so the model runs once.
+        same = [g for g in groups if g.reference is not None and g.reference.resolve() == extra.reference.resolve()]
+        if same:
+            same[0].jobs.extend(extra.jobs)
+        else:
+            groups.append(extra)
+    return groups
+
+
+# --- running -----------------------------------------------------------------------------------
+
+
+def _run_batched(session, x: np.ndarray, batch: int) -> np.ndarray:
+    parts = [session.run(np.ascontiguousarray(x[i:i + batch])) for i in range(0, len(x), batch)]
+    return np.concatenate(parts, axis=0)
+
+
+@dataclass
+class _ReferenceRun:
+    """The Keras model's outputs, computed once and shared by all of its artifacts."""
+
+    dataset: str
+    binary: bool
+    batch: int
+    x: np.ndarray
+    y: np.ndarray
+    outputs: np.ndarray
+    accuracy: float
+    random_x: np.ndarray
+    random_outputs: np.ndarray
+
+
+def _error_text(exc: BaseException) -> str:
+    if isinstance(exc, InferBenchError):
+        return exc.problem
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    return f"{type(exc).__name__}: {first[:300]}"
+
+
+class _TestSets:
+    """Test sets loaded once each and dropped when no later group needs them."""
+
+    def __init__(self, data_dir, limit):
+        self.data_dir, self.limit, self._cache = data_dir, limit, {}
+
+    def get(self, name: str):
+        if name not in self._cache:
+            x, y = load_test_set(name, self.data_dir, limit=self.limit)
+            self._cache[name] = (np.ascontiguousarray(x, dtype=np.float32), np.asarray(y))
+        return self._cache[name]
+
+    def keep_only(self, names) -> None:
+        for name in [n for n in self._cache if n not in names]:
+            del self._cache[name]
+
+
+def _run_reference(group: _Group, test_sets: _TestSets, random_spec, log) -> _ReferenceRun:
+    t0 = time.perf_counter()
+    session = get_runtime(REFERENCE_RUNTIME).load(group.reference, LoadOptions(device="cpu"))
+    try:
+        shape = tuple(session.input_shape[1:])
+        dataset = group.dataset or dataset_for_shape(shape, f"The reference model {group.model}")
+        batch = BATCH_SIZES.get(dataset, DEFAULT_BATCH)
+        x, y = test_sets.get(dataset)
+        if tuple(x.shape[1:]) != shape:
+            raise InferBenchError(f"{group.model} takes inputs of shape {shape}, but the {dataset} test images "
+                                  f"are {tuple(x.shape[1:])}.", "check that the reference model matches its dataset.")
+        outputs = _run_batched(session, x, batch)
+        random_x = random_inputs(shape, random_spec)
+        random_outputs = _run_batched(session, random_x, batch)
+    finally:
+        session.close()
+    binary = group.binary if group.binary is not None else int(np.prod(outputs.shape[1:])) == 1
+    acc = accuracy_of_outputs(outputs, y, binary)
+    log(f"reference {group.model}: {REFERENCE_RUNTIME} on {len(x):,} {dataset} test images, accuracy {acc:.2%} "
+        f"({time.perf_counter() - t0:.1f} s)")
+    if differs_from_training(group.recorded, acc, len(y)):
+        log(f"  note: training recorded {group.recorded[0]:.2%} on the same {len(y):,} rows; the test data or "
+            "its preprocessing differ from training's")
+    return _ReferenceRun(dataset, binary, batch, x, y, outputs, acc, random_x, random_outputs)
+
+
+def _not_run(job: _Job, reason: str, reference_accuracy=None, runtime=None, seconds: float = 0.0) -> CheckResult:
+    """The result of an artifact that could not be compared: a FAIL with ``reason``, no numbers."""
+    return CheckResult(job.model, job.format, job.quantization, str(job.path), runtime, reference_accuracy,
+                       None, None, None, (reason,), seconds, job.entry is None)
+
+
+def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) -> CheckResult:
+    t0 = time.perf_counter()
+
+    def failed(reason: str, runtime=None) -> CheckResult:
+        return _not_run(job, reason, ref.accuracy, runtime, time.perf_counter() - t0)
+
+    tolerance = tolerances.get(job.quantization)
+    if tolerance is None:
+        return failed(f"no tolerance for precision {job.quantization!r} (the table has: {', '.join(tolerances)})")
+    if job.entry is not None:
+        try:
+            verify_entry(job.manifest, job.entry)
+        except ArtifactError as exc:
+            kind = "checksum mismatch" if job.path.exists() else "artifact missing"
+            return failed(f"{kind}: {exc.problem.removeprefix(job.entry.label + ': ')}")
+    runtime = None
+    try:
+        runtime = runtimes_for_format(job.format)[0]
+        session = get_runtime(runtime).load(job.path, LoadOptions(device="cpu"))
+        try:
+            outputs = _run_batched(session, ref.x, ref.batch)
+            random_outputs = _run_batched(session, ref.random_x, ref.batch)
+        finally:
+            session.close()
+        test = compare_outputs(ref.outputs, outputs, ref.binary)
+        random = compare_outputs(ref.random_outputs, random_outputs, ref.binary)
+        acc = accuracy_of_outputs(outputs.reshape(ref.outputs.shape), ref.y, ref.binary)
+    except Exception as exc:  # one broken artifact must not stop the others
+        return failed(f"could not be loaded or run: {_error_text(exc)}", runtime)
+    reasons = judge(job.quantization, tolerance, test, random, ref.accuracy, acc)
+    return CheckResult(job.model, job.format, job.quantization, str(job.path), runtime, ref.accuracy, acc,
+                       test, random, reasons, time.perf_counter() - t0, job.entry is None)
+
+
+def run_check(exported: str | Path | None, models=None, data_dir=None, tolerances: dict[str, Tolerance] | None = None,
+              extra_artifacts=(), reference: str | Path | None = None, limit: int | None = None,
+              log: Callable[[str], None] = print, random_rows: int = RANDOM_ROWS) -> CheckReport:
+    """Check every artifact of ``exported`` (and ``extra_artifacts`` against ``reference``).
+
+    ``exported``: an export folder with ``manifest.json`` (None to check only
+    extra artifacts). ``models``: only these models of the manifest.
+    ``extra_artifacts``: paths of artifacts outside any manifest, checked
+    against the ``.keras`` file ``reference``; format from the suffix (or a
+    SavedModel folder), precision from the file name (fp16 / dynamic_int8 /
+    static_int8, else fp32), dataset from the reference's input shape.
+    ``tolerances``: a table like ``DEFAULT_TOLERANCES``. ``limit``: check on
+    the first rows of the held-out set only (tests); the default is all of it.
+    TensorFlow is used as the caller configured it (``cli.main`` does that).
+    """
+    created = now_iso()
+    tolerances = dict(DEFAULT_TOLERANCES if tolerances is None else tolerances)
+    if limit is not None and limit < 1:
+        raise InferBenchError(f"limit={limit!r} is not allowed.", "use a number of rows >= 1, or None for all.")
+    if random_rows < 1:
+        raise InferBenchError(f"random_rows={random_rows!r} is not allowed.", "use a number of rows >= 1.")
+    groups = _plan(exported, models, extra_artifacts, reference)
+    total = sum(len(g.jobs) for g in groups)
+    if total == 0:
+        raise InferBenchError("There is nothing to check: no artifacts were selected.",
+                              "pass an export folder with exported models, or extra artifacts with a reference.")
+    environment = capture_environment(None)  # the runtimes are loaded with all cores (LoadOptions.threads None)
+    random_spec = random_inputs_spec(random_rows)
+    start = time.perf_counter()
+    test_sets = _TestSets(data_dir, limit)
+    results: list[CheckResult] = []
+    for i, group in enumerate(groups):
+        ref = None
+        problem = group.reference_problem
+        if problem is None:
+            try:
+                ref = _run_reference(group, test_sets, random_spec, log)
+            except Exception as exc:
+                problem = f"the reference Keras model could not be run: {_error_text(exc)}"
+        # Keep only test sets a later group (by its known dataset) still needs.
+        test_sets.keep_only({g.dataset for g in groups[i + 1:]} | {None})
+        for job in group.jobs:
+            results.append(_not_run(job, problem) if ref is None else _check_one(job, ref, tolerances))
+            log(progress_line(len(results), total, results[-1]))
+    report = CheckReport(entries=tuple(results), tolerances=tolerances_to_dict(tolerances),
+                         exported=None if exported is None else str(exported), created=created,
+                         seconds=time.perf_counter() - start, random_inputs=random_spec,
+                         rel_diff_floor=REL_DIFF_FLOOR, reference_runtime=REFERENCE_RUNTIME, environment=environment)
+    log(summary_line(report))
+    return report

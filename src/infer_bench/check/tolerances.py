@@ -1,0 +1,198 @@
+"""How close an exported artifact must stay to its Keras model: one row per precision, as data.
+
+``DEFAULT_TOLERANCES`` is the one table the check judges by:
+
+============  ============  =============  ==========================
+precision     max abs diff  min agreement  max accuracy drop (points)
+============  ============  =============  ==========================
+fp32          1e-4          100%           -
+fp16          1e-2          99.5%          -
+dynamic_int8  -             98%            1.0
+static_int8   -             98%            1.0
+============  ============  =============  ==========================
+
+"max abs diff" is over every output value (softmax or sigmoid probabilities)
+on the real held-out set; "agreement" is the share of rows where the artifact
+predicts the same class as the Keras model; "accuracy drop" is Keras accuracy
+minus artifact accuracy on the same rows, in percentage points.
+
+Random inputs (uniform over the pixel range [0, 1]) count toward the verdict
+only where ``check_random_inputs`` is set: for fp32, whose outputs must match
+everywhere (an fp32 export that is right only on typical images is wrong),
+and for fp16, whose rounding does not depend on the input distribution. For
+the int8 precisions they are reported only: quantization ranges are
+calibrated on (or fitted to) real images, so a larger error on
+out-of-distribution inputs is expected and says nothing about the artifact.
+
+``parse_override("fp16.max_abs_diff=0.02")`` reads the CLI form;
+``tolerances_with_overrides`` applies a set of them to the defaults;
+``tolerances_to_dict`` gives the plain rows a check record keeps. Nothing
+here imports the rest of the ``check`` package.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields, replace
+
+from ..catalog import QUANTIZATIONS
+from ..errors import InferBenchError
+
+PRECISIONS = QUANTIZATIONS  # a row per artifact precision
+
+
+class ToleranceError(InferBenchError, ValueError):
+    """A tolerance value or an override string is invalid."""
+
+
+def format_limit(value: float) -> str:
+    """A limit in the shortest exact scientific form: 1e-04, 2.5e-02 (never rounded to look tighter)."""
+    for digits in range(4):
+        text = f"{value:.{digits}e}"
+        if float(text) == value:
+            return text
+    return f"{value:.4e}"
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """What one precision must meet. ``None`` switches a limit off.
+
+    ``max_abs_diff``: largest allowed absolute difference of any output value.
+    ``min_agreement``: smallest allowed share (0..1) of rows with the same top-1 class.
+    ``max_accuracy_drop_pts``: largest allowed accuracy loss, in percentage points.
+    ``check_random_inputs``: ``max_abs_diff`` must also hold on the random inputs.
+    """
+
+    max_abs_diff: float | None
+    min_agreement: float
+    max_accuracy_drop_pts: float | None
+    check_random_inputs: bool = False
+
+    def __post_init__(self):
+        for name in ("max_abs_diff", "max_accuracy_drop_pts"):
+            value = getattr(self, name)
+            if value is not None and (not _is_number(value) or not math.isfinite(value) or value < 0):
+                raise ToleranceError(f"Tolerance {name}={value!r} is not allowed.",
+                                     "use a finite number >= 0, or None to switch the limit off.")
+        if not _is_number(self.min_agreement) or not 0 <= self.min_agreement <= 1:
+            raise ToleranceError(f"Tolerance min_agreement={self.min_agreement!r} is not allowed.",
+                                 "use a share between 0 and 1 (0.995 means 99.5% of rows agree).")
+        if not isinstance(self.check_random_inputs, bool):
+            raise ToleranceError(f"Tolerance check_random_inputs={self.check_random_inputs!r} is not allowed.",
+                                 "use True or False.")
+
+    def describe(self) -> str:
+        """The limits in words, e.g. "max abs diff <= 1e-04, agreement >= 100.00%"."""
+        parts = []
+        if self.max_abs_diff is not None:
+            parts.append(f"max abs diff <= {format_limit(self.max_abs_diff)}"
+                         + (" (also on random inputs)" if self.check_random_inputs else ""))
+        parts.append(f"agreement >= {self.min_agreement:.2%}")
+        if self.max_accuracy_drop_pts is not None:
+            parts.append(f"accuracy drop <= {self.max_accuracy_drop_pts:g} points")
+        return ", ".join(parts)
+
+
+TOLERANCE_FIELDS = tuple(f.name for f in fields(Tolerance))
+
+DEFAULT_TOLERANCES: dict[str, Tolerance] = {
+    "fp32": Tolerance(max_abs_diff=1e-4, min_agreement=1.0, max_accuracy_drop_pts=None, check_random_inputs=True),
+    "fp16": Tolerance(max_abs_diff=1e-2, min_agreement=0.995, max_accuracy_drop_pts=None, check_random_inputs=True),
+    "dynamic_int8": Tolerance(max_abs_diff=None, min_agreement=0.98, max_accuracy_drop_pts=1.0),
+    "static_int8": Tolerance(max_abs_diff=None, min_agreement=0.98, max_accuracy_drop_pts=1.0),
+}
+
+
+def tolerance_for(precision: str, tolerances: dict[str, Tolerance] | None = None) -> Tolerance:
+    """The row for ``precision``; an unknown precision names the known ones."""
+    table = DEFAULT_TOLERANCES if tolerances is None else tolerances
+    try:
+        return table[precision]
+    except KeyError:
+        raise ToleranceError(f"No tolerance for precision {precision!r}.",
+                             f"use one of: {', '.join(table)}.") from None
+
+
+def _parse_value(field: str, text: str):
+    """A CLI value for ``field``: "none" switches a limit off, booleans for check_random_inputs."""
+    raw = text.strip()
+    if field == "check_random_inputs":
+        lowered = raw.lower()
+        if lowered in ("true", "yes", "1", "on"):
+            return True
+        if lowered in ("false", "no", "0", "off"):
+            return False
+        raise ToleranceError(f"Tolerance override {field}={text!r}: not a boolean.", "use true or false.")
+    if raw.lower() == "none" and field != "min_agreement":
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise ToleranceError(f"Tolerance override {field}={text!r}: not a number.",
+                             "use a number such as 0.02" + ("" if field == "min_agreement" else ", or none")
+                             + ".") from None
+
+
+def parse_override(text: str) -> tuple[str, str, object]:
+    """Parse ``"precision.field=value"`` (e.g. ``"fp16.max_abs_diff=0.02"``) into its three parts.
+
+    The value is validated by building the overridden ``Tolerance``, in
+    ``tolerances_with_overrides``; here only its type is read.
+    """
+    form = f"use PRECISION.FIELD=VALUE, e.g. fp16.max_abs_diff=0.02 (fields: {', '.join(TOLERANCE_FIELDS)})."
+    key, sep, value = text.partition("=")
+    precision, dot, field = key.strip().partition(".")
+    if not sep or not dot or not value.strip():
+        raise ToleranceError(f"Tolerance override {text!r} is not of the form PRECISION.FIELD=VALUE.", form)
+    if precision not in PRECISIONS:
+        raise ToleranceError(f"Tolerance override {text!r}: unknown precision {precision!r}.",
+                             f"use one of: {', '.join(PRECISIONS)}.")
+    if field not in TOLERANCE_FIELDS:
+        raise ToleranceError(f"Tolerance override {text!r}: unknown field {field!r}.",
+                             f"use one of: {', '.join(TOLERANCE_FIELDS)}.")
+    return precision, field, _parse_value(field, value)
+
+
+def parse_overrides(texts) -> dict[str, dict[str, object]]:
+    """Parse CLI strings into ``{precision: {field: value}}`` for ``tolerances_with_overrides``."""
+    out: dict[str, dict[str, object]] = {}
+    for text in texts:
+        precision, field, value = parse_override(text)
+        out.setdefault(precision, {})[field] = value
+    return out
+
+
+def tolerances_with_overrides(overrides: dict, base: dict[str, Tolerance] | None = None) -> dict[str, Tolerance]:
+    """A copy of ``base`` (the defaults) with ``{precision: {field: value}}`` applied.
+
+    Also takes the flat form ``{"fp16.max_abs_diff": 0.02}``. Every overridden
+    row is validated again, so a bad value names its field.
+    """
+    table = dict(DEFAULT_TOLERANCES if base is None else base)
+    nested: dict[str, dict] = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            nested.setdefault(key, {}).update(value)
+        else:
+            precision, field, _ = parse_override(f"{key}=0")  # checks the names only
+            nested.setdefault(precision, {})[field] = value
+    for precision, changes in nested.items():
+        if precision not in table:
+            raise ToleranceError(f"Tolerance override for unknown precision {precision!r}.",
+                                 f"use one of: {', '.join(table)}.")
+        unknown = [f for f in changes if f not in TOLERANCE_FIELDS]
+        if unknown:
+            raise ToleranceError(f"Tolerance override {precision}.{unknown[0]}: unknown field {unknown[0]!r}.",
+                                 f"use one of: {', '.join(TOLERANCE_FIELDS)}.")
+        table[precision] = replace(table[precision], **changes)
+    return table
+
+
+def tolerances_to_dict(tolerances: dict[str, Tolerance]) -> dict[str, dict]:
+    """JSON-ready form of a tolerance table."""
+    return {precision: asdict(t) for precision, t in tolerances.items()}

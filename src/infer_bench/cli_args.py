@@ -1,0 +1,157 @@
+"""The argparse parser of every subcommand (what the options are; ``cli`` decides what they do)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .bench import DEFAULT_BATCH_SIZES, DEFAULT_MIN_TIME_S
+from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, QUANTIZATIONS
+from .models import MODELS
+from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
+from .runtimes import RUNTIMES
+
+
+def csv(value: str) -> list[str]:
+    """``"a, b,,c"`` -> ``["a", "b", "c"]``."""
+    return [v.strip() for v in value.split(",") if v.strip()]
+
+
+def _ints(value: str) -> list[int]:
+    try:
+        return [int(b) for b in csv(value)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a comma-separated list of integers") from None
+
+
+def _exported(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--exported", type=Path, default=Path("exported"), metavar="DIR",
+                   help="export folder holding manifest.json (default: exported/)")
+
+
+def _results_dir(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--results-dir", type=Path, default=Path("results"), metavar="DIR",
+                   help=f"{what} (default: results/)")
+
+
+def _data_dir(p: argparse.ArgumentParser, what: str = "folder holding the datasets") -> None:
+    p.add_argument("--data-dir", default=None, metavar="D", help=what)
+
+
+def _add_train_export(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("train-export", help="train the report's models on the real data and export every artifact")
+    p.add_argument("--models", type=csv, default=list(MODELS), metavar="M1,M2",
+                   help=f"models to train and export (default: all: {', '.join(MODELS)})")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: each model's own)")
+    p.add_argument("--quick", action="store_true",
+                   help="small data subsets and one epoch: a smoke run in minutes, not a real result")
+    _data_dir(p, "folder holding fashion-mnist/ and cats-vs-dogs/")
+    p.add_argument("--out", type=Path, default=Path("exported"), metavar="DIR", help="export folder (default: exported/)")
+    p.add_argument("--force", action="store_true", help="retrain and re-export even if artifacts are up to date")
+    return p
+
+
+def _add_bench(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("bench", help="per-row latency and throughput of every artifact in every runtime")
+    _exported(p)
+    p.add_argument("--models", type=csv, default=[], metavar="M1,M2", help="only these models")
+    p.add_argument("--formats", type=csv, default=[], metavar="F1,F2", help=f"only these formats ({', '.join(FORMATS)})")
+    p.add_argument("--quantizations", type=csv, default=[], metavar="Q1,Q2",
+                   help=f"only these precisions ({', '.join(QUANTIZATIONS)})")
+    p.add_argument("--runtimes", type=csv, default=[], metavar="R1,R2",
+                   help=f"only these runtimes ({', '.join(RUNTIMES)})")
+    p.add_argument("--devices", type=csv, default=["cpu"], metavar="cpu,cuda",
+                   help=f"devices (default: cpu; any of {', '.join(DEVICES)})")
+    p.add_argument("--batch-sizes", type=_ints, default=list(DEFAULT_BATCH_SIZES),
+                   metavar="1,8,32,128", help="batch sizes to sweep (default: 1,8,32,128)")
+    p.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME_S, metavar="S",
+                   help=f"minimum timed seconds per batch size (default: {DEFAULT_MIN_TIME_S:g})")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every CPU runtime (default: all cores)")
+    p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
+                   help="also benchmark this .keras/.onnx/.tflite file (repeatable)")
+    _data_dir(p)
+    p.add_argument("--dataset", default=None, choices=sorted(set(DATASET_BY_SHAPE.values())),
+                   help="feed this dataset's test images to every model (default: each model's own)")
+    p.add_argument("--adapt", action="store_true",
+                   help="resize images to each model's input size and convert grayscale/RGB (the report's fix)")
+    p.add_argument("--unsafe-keras", action="store_true",
+                   help="load .keras files with Keras safe mode off (runs code stored in them: trusted files only)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write results here (refuses an existing file) instead of results/bench-<time>.json")
+    _results_dir(p, "folder for timestamped results files")
+    p.add_argument("--table-format", choices=["github", "plain", "csv"], default="github")
+    return p
+
+
+def _add_regress(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("regress", help="latency regression check of a fast set against a committed baseline")
+    _exported(p)
+    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH",
+                   help=f"baseline JSON (default: {DEFAULT_BASELINE})")
+    p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_PCT, metavar="PCT",
+                   help=f"flag a case whose slowdown is above this, with 95%% confidence (default {DEFAULT_THRESHOLD_PCT:g})")
+    p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"interleaved rounds (default {DEFAULT_ROUNDS})")
+    p.add_argument("--threads", type=int, default=DEFAULT_THREADS,
+                   help=f"threads per runtime (default {DEFAULT_THREADS}: steadiest on a shared machine)")
+    p.add_argument("--update-baseline", action="store_true",
+                   help="measure and rewrite the baseline instead of comparing: 5 fresh processes, then 3 "
+                        "under memory contention (a few minutes; needs a spare core)")
+    p.add_argument("--memory-contention", action="store_true",
+                   help="run the check while another process streams memory on a spare core, as a busy CI "
+                        "neighbour does (unchanged code should still pass)")
+    p.add_argument("--inject-slowdown", action="append", default=[], metavar="CASE=FRACTION",
+                   help="testing the gate only: make CASE's calls FRACTION slower (e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25)")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="also write the comparison as JSON (refuses an existing file)")
+    _data_dir(p)
+    return p
+
+
+def _add_check(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("check", help="every exported artifact against its Keras original: PASS/FAIL per precision")
+    _exported(p)
+    p.add_argument("--models", type=csv, default=[], metavar="M1,M2", help="only these models")
+    p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
+                   help="also check this .onnx/.tflite/.keras file or SavedModel folder (needs --reference)")
+    p.add_argument("--reference", type=Path, default=None, metavar="X.keras",
+                   help="the Keras model --artifact files are compared with")
+    p.add_argument("--tolerance", action="append", default=[], metavar="PRECISION.FIELD=VALUE",
+                   help="override a tolerance, e.g. fp16.max_abs_diff=0.02 or static_int8.min_agreement=0.97 (repeatable)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="check only the first N test rows (quick look)")
+    _data_dir(p)
+    _results_dir(p, "folder for the timestamped check-<time>.json")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH", help="write the report here instead (refuses an existing file)")
+    return p
+
+
+def _add_explain(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("explain", help="why the models' speeds differ: cost model, machine ceilings, per-layer time, overhead")
+    _exported(p)
+    _results_dir(p, "where benchmark results are read and the explanation is written")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write the explanation here (refuses an existing file) instead of results/explain-<time>.json")
+    p.add_argument("--threads", type=int, default=None, help="threads for the measurements (default: all cores)")
+    return p
+
+
+def _add_report(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("report", help="Markdown report with figures and a deployment decision table")
+    _exported(p)
+    _results_dir(p, "where bench/check/explain results are")
+    p.add_argument("--out", type=Path, default=Path("report"), metavar="DIR", help="output folder (default: report/)")
+    return p
+
+
+SUBCOMMANDS = {"train-export": _add_train_export, "bench": _add_bench, "regress": _add_regress,
+               "check": _add_check, "explain": _add_explain, "report": _add_report}
+
+
+def build_parser(description: str, commands: dict) -> argparse.ArgumentParser:
+    """The parser; ``commands`` maps each subcommand name to its ``(build_plan, run)`` pair in ``cli``."""
+    parser = argparse.ArgumentParser(prog="infer-bench", description=description)
+    parser.add_argument("--debug", action="store_true", help="show Python tracebacks on errors")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, add in SUBCOMMANDS.items():
+        build_plan, run = commands[name]
+        add(sub).set_defaults(build_plan=build_plan, run=run)
+    return parser

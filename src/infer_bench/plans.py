@@ -1,0 +1,158 @@
+"""Validated, frozen plans for the commands that have no plan type of their own.
+
+``cli`` turns arguments into one of these (or into ``bench.BenchPlan`` /
+``train_export.Plan``) before any work starts, so a bad option fails at once
+with a message that names the option, the value and what is allowed. Each plan
+says whether its command needs TensorFlow and with how many threads, so
+``cli.main`` configures TensorFlow once, before the stage runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InferBenchError, unknown_name
+from .manifest import MANIFEST_NAME, load_manifest
+from .models import MODELS
+from .results.store import exists_error
+
+MIN_REGRESS_ROUNDS = 3  # fewer rounds give no confidence bound
+
+
+def check_models(names) -> tuple[str, ...]:
+    """``names`` as a tuple, each one of the report's models (else an error listing them)."""
+    for n in names:
+        if n not in MODELS:
+            raise unknown_name("model", n, MODELS)
+    return tuple(names)
+
+
+def check_threads(threads: int | None) -> None:
+    """``--threads`` is None (all cores) or >= 1."""
+    if threads is not None and threads < 1:
+        raise InferBenchError(f"--threads {threads} must be >= 1.", "omit it to use all cores.")
+
+
+def refuse_existing(json_path: Path | None, what: str) -> None:
+    """An explicit ``--json`` path that already exists is refused before any work (never overwritten)."""
+    if json_path is not None and Path(json_path).exists():
+        raise exists_error(Path(json_path), what)
+
+
+def require_exports(exported: Path, models=(), command: str = "this command") -> None:
+    """Fail at once, naming the command that makes them, when ``exported`` lacks the artifacts asked for.
+
+    Nothing trains as a side effect: training takes minutes to half an hour,
+    so it only runs when asked for with ``infer-bench train-export``.
+    """
+    exported = Path(exported)
+    manifest = load_manifest(exported, missing_ok=True)
+    missing = [m for m in models if m not in manifest.models]
+    if not manifest.models or missing:
+        what = f"no artifacts for {', '.join(missing)}" if manifest.models else f"no {MANIFEST_NAME} with exported models"
+        only = f" --models {','.join(missing)}" if missing else ""
+        raise InferBenchError(
+            f"{exported} has {what}, so {command} has nothing to work on.",
+            f"run `infer-bench train-export{only} --out {exported}` first (about 25 minutes on 2 cores; "
+            "`--quick` for a smoke run in minutes).")
+
+
+@dataclass(frozen=True, kw_only=True)
+class WritesResults:
+    """Where a measuring command writes its results file, and its thread count."""
+
+    results_dir: Path = Path("results")
+    json_path: Path | None = None  # an explicit file instead of a new one in results_dir; refused if it exists
+    threads: int | None = None
+    needs_tensorflow = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class CheckPlan(WritesResults):
+    """What one ``check`` run compares (``tolerances`` already merged with the overrides)."""
+
+    exported: Path | None
+    models: tuple[str, ...] = ()
+    artifacts: tuple[Path, ...] = ()
+    reference: Path | None = None
+    tolerances: dict = field(default_factory=dict)
+    limit: int | None = None
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        check_models(self.models)
+        if self.artifacts and self.reference is None:
+            raise InferBenchError("--artifact needs --reference X.keras to compare against.",
+                                  "pass the Keras model the artifact was exported from with --reference.")
+        if self.limit is not None and self.limit < 1:
+            raise InferBenchError(f"--limit {self.limit} must be at least 1.", "omit it to check the full test set.")
+        refuse_existing(self.json_path, "check")  # before minutes of checking, not after
+        if self.exported is not None:
+            require_exports(self.exported, self.models, "`infer-bench check`")
+
+
+@dataclass(frozen=True, kw_only=True)
+class ExplainPlan(WritesResults):
+    """What one ``explain`` run explains; it reads bench results from, and writes to, ``results_dir``."""
+
+    exported: Path
+
+    def __post_init__(self):
+        check_threads(self.threads)
+        refuse_existing(self.json_path, "explanation")
+        require_exports(self.exported, (), "`infer-bench explain`")
+
+
+@dataclass(frozen=True)
+class ReportPlan:
+    """Where ``report`` reads its inputs and writes the report."""
+
+    exported: Path
+    results_dir: Path = Path("results")
+    out: Path = Path("report")
+    threads: int | None = None
+    needs_tensorflow = False
+
+
+@dataclass(frozen=True)
+class RegressPlan:
+    """One ``regress`` run: a comparison with the baseline, or (``update_baseline``) a new baseline."""
+
+    baseline: Path
+    threshold_pct: float
+    rounds: int
+    threads: int
+    update_baseline: bool = False
+    memory_contention: bool = False
+    slowdowns: dict = field(default_factory=dict)
+    json_path: Path | None = None
+    data_dir: str | None = None
+    # The gate measures in fresh worker processes that configure TensorFlow themselves.
+    needs_tensorflow = False
+
+    def __post_init__(self):
+        if self.rounds < MIN_REGRESS_ROUNDS:
+            raise InferBenchError(f"--rounds {self.rounds} is too few for a confidence bound.",
+                                  f"use at least {MIN_REGRESS_ROUNDS} (default 9).")
+        if self.threshold_pct <= 0:
+            raise InferBenchError(f"--threshold {self.threshold_pct} must be a positive percentage.",
+                                  "e.g. --threshold 10.")
+        check_threads(self.threads)
+        if self.update_baseline and (self.memory_contention or self.slowdowns):
+            raise InferBenchError("--update-baseline measures unchanged code, quiet and under contention itself.",
+                                  "drop --memory-contention and --inject-slowdown when updating the baseline.")
+        refuse_existing(self.json_path, "regress")
+
+
+def parse_slowdowns(specs) -> dict[str, float]:
+    """``--inject-slowdown CASE=FRACTION`` options as {case: fraction}."""
+    out = {}
+    for spec in specs:
+        name, _, frac = spec.partition("=")
+        try:
+            out[name] = float(frac)
+        except ValueError:
+            raise InferBenchError(f"--inject-slowdown {spec!r} is not CASE=FRACTION.",
+                                  "write e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25.") from None
+    return out
