@@ -59,7 +59,7 @@ def pytest_generate_tests(metafunc):
     if "bench_case" in metafunc.fixturenames:
         cases = bench_cases()
         metafunc.parametrize("bench_case", cases, ids=[
-            f"{c.entry.model}-{c.entry.format}-{c.entry.quantization}-{c.runtime}-{c.device}-b{b}" for c, b in cases])
+            f"{c.entry.model}-{c.entry.format}-{c.quantization}-{c.runtime}-{c.device}-b{b}" for c, b in cases])
 
 
 def pytest_benchmark_update_machine_info(config, machine_info):

@@ -27,9 +27,13 @@ def test_inference(benchmark, bench_case, bench_plan, inputs_cache, session_cach
         if reason:
             pytest.skip(f"CUDA unavailable for {case.runtime}: {reason}")
     runtime = get_runtime(case.runtime)
-    options = bench_plan.load_options(case.device)
-    session = session_cache.get((case.path, case.runtime, case.device), lambda: runtime.load(case.path, options))
-    batches = input_rotation(case.dataset, bench_plan.data_dir, inputs_cache, case.entry.input_shape or None,
+    unavailable = getattr(runtime, "unavailable_reason", None)
+    if case.precision and unavailable and unavailable(case.precision):
+        pytest.skip(f"{case.quantization} unavailable for {case.runtime}: {unavailable(case.precision)}")
+    options = bench_plan.load_options(case.device, case.precision)
+    session = session_cache.get((case.path, case.runtime, case.device, case.precision),
+                                lambda: runtime.load(case.path, options))
+    batches = input_rotation(case.inputs, bench_plan.data_dir, inputs_cache, case.entry.input_shape or None,
                              bench_plan.adapt).batches(batch)
     rule = bench_plan.stop_rule.at_batch(batch)
     # pytest-benchmark's pedantic mode runs a fixed count: the rule's minimum calls (its
@@ -41,7 +45,7 @@ def test_inference(benchmark, bench_case, bench_plan, inputs_cache, session_cach
         return (batches[next(turn) % len(batches)],), {}
 
     benchmark.extra_info.update(model=case.entry.model, format=case.entry.format,
-                                quantization=case.entry.quantization, runtime=session.runtime,
+                                quantization=case.quantization, runtime=session.runtime,
                                 device=session.device, providers=list(session.providers),
                                 threads=session.threads, batch_size=batch, bytes=case.entry.bytes)
     benchmark.pedantic(session.run, setup=next_batch, rounds=rounds, warmup_rounds=warmup, iterations=1)

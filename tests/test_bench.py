@@ -24,9 +24,10 @@ def test_one_artifact_per_runtime_gives_a_valid_results_file(quick_export, tmp_p
     results = run_bench(_plan(manifest.folder, quantizations=["fp32"], formats=["keras", "onnx", "tflite"]),
                         {}, writer, log=lambda m: None)
     loaded = load_results(tmp_path / "r.json")
-    assert len(loaded.results) == len(results) == 5 * 2  # keras x3 runtimes, onnx, tflite; 2 batch sizes
+    # keras x3 runtimes, onnx x2 (ONNX Runtime, OpenVINO), tflite x2 (LiteRT, OpenVINO); 2 batch sizes
+    assert len(loaded.results) == len(results) == 7 * 2
     assert {r.runtime for r in loaded.results} == {"keras_predict", "keras_call", "tf_function", "onnxruntime",
-                                                   "litert"}
+                                                   "litert", "openvino"}
     for r in loaded.results:
         assert r.device == "cpu" and r.calls >= BENCH.at_batch(r.batch_size).min_calls
         assert r.per_row_ms["p50"] > 0 and r.throughput_rows_per_s > 0 and r.bytes > 0

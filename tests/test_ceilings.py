@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from infer_bench.explain.ceilings import (
@@ -15,10 +16,23 @@ from infer_bench.explain.ceilings import (
     share_of_floor,
 )
 from infer_bench.explain.costmodel import LayerCost, ModelCost
+from infer_bench.explain.isa import PeakRoute, isa_name, openvino_matmul, peak_route
 from infer_bench.errors import InferBenchError
+from infer_bench.runtimes import openvino_rt
 
 # 100 GFLOP/s fp32, 400 GOP/s int8, 10 GB/s memory.
 HAND = MachineCeilings(peak_gflops_fp32=100.0, peak_gops_int8=400.0, memory_gbps=10.0, threads=1)
+# ... and an AMX machine's 1,000 GFLOP/s bf16.
+HAND_AMX = MachineCeilings(peak_gflops_fp32=100.0, peak_gops_int8=400.0, memory_gbps=10.0, threads=1,
+                           peak_gflops_bf16=1000.0)
+
+# CPU flags (environment.cpu_info) and OpenVINO capabilities of the two machines the issue is about.
+XEON_AMX = dict(avx2=True, fma=True, avx512f=True, avx512_vnni=True, avx_vnni=True, avx512_bf16=True,
+                avx512_fp16=True, amx_bf16=True, amx_int8=True, amx_tile=True, amx=True)
+XEON_AMX_CAPS = ("BF16", "WINOGRAD", "FP32", "FP16", "INT8", "BIN", "EXPORT_IMPORT")
+EPYC = dict(avx2=True, fma=True, avx512f=False, avx512_vnni=False, avx_vnni=False, avx512_bf16=False,
+            avx512_fp16=False, amx_bf16=False, amx_int8=False, amx_tile=False, amx=False)
+EPYC_CAPS = ("FP32", "INT8", "BIN", "EXPORT_IMPORT")
 
 
 def test_quick_measurement_gives_positive_finite_numbers():
@@ -30,6 +44,68 @@ def test_quick_measurement_gives_positive_finite_numbers():
     for part in ("matmul_fp32", "matmul_int8", "memory_copy"):
         samples = ceilings.details[part]["samples_s"]
         assert samples and min(samples) == ceilings.details[part]["best_s"]
+    assert set(data["routes"]) == {"fp32", "int8", "bf16"}
+    assert data["routes"]["fp32"]["runtime"] == "onnxruntime"
+    if "BF16" not in openvino_rt.cpu_capabilities():  # this AMD EPYC: no bf16 ceiling, and it says why
+        assert data["peak_gflops_bf16"] is None and ceilings.details["matmul_bf16"] is None
+        assert data["routes"]["bf16"]["runtime"] is None
+        assert data["routes"]["bf16"]["reason"].startswith("not available here: bf16 not supported here")
+
+
+# --- which runtime and ISA reach each peak ----------------------------------------------------------
+
+
+def test_routes_on_a_xeon_with_amx():
+    assert peak_route("fp32", XEON_AMX, XEON_AMX_CAPS) == PeakRoute("fp32", "onnxruntime", "AVX-512")
+    assert peak_route("bf16", XEON_AMX, XEON_AMX_CAPS) == PeakRoute("bf16", "openvino", "AMX-BF16")
+    assert peak_route("int8", XEON_AMX, XEON_AMX_CAPS) == PeakRoute("int8", "openvino", "AMX-INT8")
+
+
+def test_routes_on_this_epyc():
+    assert peak_route("fp32", EPYC, EPYC_CAPS) == PeakRoute("fp32", "onnxruntime", "AVX2+FMA")
+    assert peak_route("int8", EPYC, EPYC_CAPS) == PeakRoute("int8", "onnxruntime", "AVX2 (no VNNI)")
+    bf16 = peak_route("bf16", EPYC, EPYC_CAPS)
+    assert bf16.runtime is None and bf16.isa == "none (no AVX512-BF16 or AMX-BF16)"
+    assert bf16.reason.startswith("not available here: bf16 not supported here")
+    assert "OpenVINO is not usable here" in peak_route("bf16", EPYC, None).reason
+
+
+def test_isa_names_between_the_two():
+    avx512_vnni = {**EPYC, "avx512f": True, "avx512_vnni": True}
+    assert isa_name("int8", avx512_vnni) == "AVX512-VNNI" and isa_name("fp32", avx512_vnni) == "AVX-512"
+    assert peak_route("int8", avx512_vnni, EPYC_CAPS).runtime == "openvino"
+    assert isa_name("bf16", {**avx512_vnni, "avx512_bf16": True}) == "AVX512-BF16"
+    assert isa_name("fp32", None) == "unknown (no CPU flags)"
+    with pytest.raises(InferBenchError, match="no runtime and no reason"):
+        PeakRoute("bf16", None, "none")
+
+
+def test_openvino_int8_matmul_runs_in_int8_and_names_its_kernel():
+    run, execution = openvino_matmul(64, "int8", threads=1)
+    out = run(np.random.default_rng(0).random((64, 64), dtype=np.float32))
+    assert execution["executed_precision"] == "int8" and execution["kernels"]
+    assert np.asarray(out[0]).shape == (64, 64)
+
+
+def test_an_int8_route_through_openvino_is_measured_there():
+    routes = {"fp32": PeakRoute("fp32", "onnxruntime", "AVX2+FMA"), "int8": PeakRoute("int8", "openvino", "AVX2"),
+              "bf16": PeakRoute("bf16", None, "none", "not available here: hand-set")}
+    ceilings = measure_ceilings(threads=1, quick=True, routes=routes)
+    int8 = ceilings.details["matmul_int8"]
+    assert int8["method"].startswith("openvino int8 FullyConnected") and int8["executed_precision"] == "int8"
+    assert ceilings.peak_gops_int8 == int8["best_g_per_s"] > 0
+    assert ceilings.routes["int8"]["runtime"] == "openvino" and ceilings.routes["int8"]["kernels"]
+    assert ceilings.routes["bf16"]["reason"] == "not available here: hand-set"
+
+
+def test_a_bf16_route_that_would_run_f32_gives_no_bf16_peak():
+    if "BF16" in openvino_rt.cpu_capabilities():
+        pytest.skip("this CPU runs bf16 natively")
+    routes = {"fp32": PeakRoute("fp32", "onnxruntime", "AVX2+FMA"), "int8": PeakRoute("int8", "onnxruntime", "AVX2"),
+              "bf16": PeakRoute("bf16", "openvino", "AMX-BF16")}  # as if on the Xeon
+    ceilings = measure_ceilings(threads=1, quick=True, routes=routes)
+    assert ceilings.peak_gflops_bf16 is None  # OpenVINO ran the bf16 MatMul in f32: not a bf16 ceiling
+    assert "executed fp32 when asked for bf16" in ceilings.routes["bf16"]["reason"]
 
 
 def test_bad_thread_count_is_refused():
@@ -59,8 +135,17 @@ def test_share_of_floor():
 
 
 def test_unknown_precision_lists_the_valid_ones():
-    with pytest.raises(InferBenchError, match="fp32, fp16, int8"):
-        roofline_floor_ms(1, 1, HAND, "bf16")
+    with pytest.raises(InferBenchError, match="fp32, fp16, int8, bf16"):
+        roofline_floor_ms(1, 1, HAND, "fp8")
+
+
+def test_bf16_is_bounded_by_its_own_peak_where_there_is_one():
+    # 2e9 FLOPs at 1,000 GFLOP/s bf16 = 2 ms; without a bf16 ceiling there is no bf16 floor
+    assert roofline_floor_ms(2e9, 1e6, HAND_AMX, "bf16") == pytest.approx(2.0)
+    with pytest.raises(InferBenchError, match="no bf16 peak for this machine"):
+        roofline_floor_ms(2e9, 1e6, HAND, "bf16")
+    with pytest.raises(InferBenchError, match="peak_gflops_bf16 must be a finite number > 0"):
+        MachineCeilings(peak_gflops_fp32=1.0, peak_gops_int8=1.0, memory_gbps=1.0, threads=1, peak_gflops_bf16=0.0)
 
 
 def test_ceilings_are_validated_where_built():
@@ -82,6 +167,8 @@ def test_bytes_moved_estimate():
     assert bytes_moved_estimate(tiny_cost(1), "fp32", batch_size=4) == 400 + 4 * 96
     # a cost computed at batch 2 gives the same per-sample bytes
     assert bytes_moved_estimate(tiny_cost(2), "fp16", batch_size=4) == 200 + 4 * 96
+    # bf16 weights are 2 bytes, like fp16
+    assert bytes_moved_estimate(tiny_cost(1), "bf16") == bytes_moved_estimate(tiny_cost(1), "fp16")
     # static int8: 20 activations at 1 B, the input stays fp32
     assert bytes_moved_estimate(tiny_cost(1), "int8", batch_size=4, activation_precision="int8") == 160 + 4 * (16 + 20)
     with pytest.raises(InferBenchError, match="Unknown precision 'int4'"):

@@ -8,9 +8,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from infer_bench.explain.costmodel import LayerCost, ModelCost, model_cost
+from infer_bench.explain.costmodel import LayerCost, ModelCost, layer_cost, model_cost, uncounted_sentence
 from infer_bench.explain.crosscheck import onnx_macs, tf_profiler_flops
-from infer_bench.errors import ArtifactError, InferBenchError
+from infer_bench.errors import InferBenchError
 from infer_bench.models import MODELS
 
 # How far an independent count (ONNX graph, TensorFlow's profiler) may sit from ours.
@@ -132,11 +132,13 @@ def test_batch_scales_work_not_weights():
     assert (three.params, three.weight_bytes) == (one.params, one.weight_bytes)
 
 
-def test_unknown_layer_names_the_supported_ones():
+def test_layer_cost_of_an_unknown_layer_names_the_supported_ones():
+    import keras
     from keras import layers
 
-    with pytest.raises(InferBenchError, match="Conv2DTranspose.*Conv2D"):
-        one_layer((8, 8, 3), layers.Conv2DTranspose(4, 3))
+    model = keras.Sequential([keras.Input((4, 3)), layers.LSTM(2, name="lstm")])
+    with pytest.raises(InferBenchError, match="layer 'lstm' of type LSTM.*supported layers: .*Conv2DTranspose"):
+        layer_cost(model.layers[0])
 
 
 def test_bad_batch_size_is_refused():
@@ -145,6 +147,148 @@ def test_bad_batch_size_is_refused():
 
     with pytest.raises(InferBenchError, match="batch_size must be an int >= 1, got 0"):
         model_cost(keras.Sequential([keras.Input((4,)), layers.Dense(2)]), batch_size=0)
+
+
+# --- the layers of real CNNs, by hand -------------------------------------------
+
+# (input shape, layer, output shape, macs, flops, params, activation ops, activation bytes), each worked out by hand.
+LAYER_CASES = {
+    # dilation 2 makes the 3x3 window span 5: 9 - 4 = 5; 5*5*4 outputs x 3*3*2 window; 4*18 + 4 params
+    "dilated conv": ((9, 9, 2), lambda L: L.Conv2D(4, 3, dilation_rate=2),
+                     (5, 5, 4), 1800, 2 * 1800 + 100, 76, 0, 400),
+    # same padding, stride 2: 4x4 positions x 6 channels (3 x multiplier 2), one 3x3 window each; 54 + 6 params
+    "depthwise": ((8, 8, 3), lambda L: L.DepthwiseConv2D(3, depth_multiplier=2, strides=2, padding="same"),
+                  (4, 4, 6), 864, 2 * 864 + 96, 60, 0, 384),
+    # depthwise 6*6*4*9 = 1296, pointwise 6*6*5*4 = 720; 36 + 20 + 5 params; relu on 180 outputs
+    "separable": ((6, 6, 4), lambda L: L.SeparableConv2D(5, 3, padding="same", activation="relu"),
+                  (6, 6, 5), 2016, 2 * 2016 + 180, 61, 180, 720),
+    # (4 - 1) * 2 + 3 = 9; each of 4*4*2 inputs scattered over 3x3 x 3 channels; 3*3*3*2 + 3 params
+    "transpose conv": ((4, 4, 2), lambda L: L.Conv2DTranspose(3, 3, strides=2),
+                       (9, 9, 3), 864, 2 * 864 + 243, 57, 0, 972),
+    # Dense on the last axis of a 3-D tensor: 4*4*5 outputs x 3 features
+    "dense on an image": ((4, 4, 3), lambda L: L.Dense(5, use_bias=False), (4, 4, 5), 240, 480, 15, 0, 320),
+    # hard-swish, swish, sigmoid, ReLU6: one activation op per element, no FLOPs
+    "hard-swish": ((5, 5, 2), lambda L: L.Activation("hard_swish"), (5, 5, 2), 0, 0, 0, 50, 200),
+    "swish": ((5, 5, 2), lambda L: L.Activation("swish"), (5, 5, 2), 0, 0, 0, 50, 200),
+    "relu6": ((5, 5, 2), lambda L: L.ReLU(6.0), (5, 5, 2), 0, 0, 0, 50, 200),
+    "sigmoid conv": ((3, 3, 1), lambda L: L.Conv2D(2, 1, activation="sigmoid"), (3, 3, 2), 18, 36 + 18, 4, 18, 72),
+    "linear": ((5, 5, 2), lambda L: L.Activation("linear"), (5, 5, 2), 0, 0, 0, 0, 200),
+    # global pooling: one op per input element (5*5*4)
+    "global average pooling": ((5, 5, 4), lambda L: L.GlobalAveragePooling2D(), (4,), 0, 100, 0, 0, 16),
+    "global max pooling": ((5, 5, 4), lambda L: L.GlobalMaxPooling2D(keepdims=True), (1, 1, 4), 0, 100, 0, 0, 16),
+    # average pooling 2x2 over a 6x6 input: 3*3*4 outputs x 4 adds
+    "average pooling": ((6, 6, 4), lambda L: L.AveragePooling2D(2), (3, 3, 4), 0, 144, 0, 0, 144),
+    # padding computes nothing but writes a (4 + 2) x (4 + 4) x 3 tensor
+    "zero padding": ((4, 4, 3), lambda L: L.ZeroPadding2D((1, 2)), (6, 8, 3), 0, 0, 0, 0, 576),
+    # x / 127.5 - 1: a multiply and an add per element; x / 255: a multiply
+    "rescaling with offset": ((4, 4, 3), lambda L: L.Rescaling(1 / 127.5, offset=-1), (4, 4, 3), 0, 96, 0, 0, 192),
+    "rescaling": ((4, 4, 3), lambda L: L.Rescaling(1 / 255), (4, 4, 3), 0, 48, 0, 0, 192),
+    "normalization": ((4, 4, 3), lambda L: L.Normalization(mean=[1.0, 2.0, 3.0], variance=[1.0, 4.0, 9.0]),
+                      (4, 4, 3), 0, 96, 0, 0, 192),
+    "reshape": ((4, 4, 3), lambda L: L.Reshape((16, 3)), (16, 3), 0, 0, 0, 0, 0),
+}
+
+
+@pytest.mark.parametrize("case", list(LAYER_CASES))
+def test_layer_kinds_by_hand(case):
+    from keras import layers
+
+    input_shape, make, shape, macs, flops, params, acts, act_bytes = LAYER_CASES[case]
+    cost = one_layer(input_shape, make(layers))
+    assert cost.output_shape == shape
+    assert (cost.macs, cost.flops, cost.params, cost.activation_ops, cost.activation_bytes) == (
+        macs, flops, params, acts, act_bytes)
+
+
+def test_separable_and_depthwise_kernels_are_int8():
+    from keras import layers
+
+    cost = one_layer((6, 6, 4), layers.SeparableConv2D(5, 3, padding="same"))
+    assert cost.weight_bytes == {"fp32": 61 * 4, "fp16": 61 * 2, "int8": 36 + 20 + 5 * 4}  # bias stays int32
+
+
+def test_merge_layers_count_per_output_element():
+    import keras
+    from keras import layers
+
+    x = keras.Input((4, 4, 3))
+    conv = layers.Conv2D(3, 1, use_bias=False, name="conv")(x)  # 48 outputs x 3 channels = 144 MACs
+    added = layers.Add(name="add")([x, conv])  # one add per output element: 48
+    averaged = layers.Average(name="avg")([x, conv, added])  # 2 adds + 1 multiply per element: 144
+    scaled = layers.Multiply(name="mul")([averaged, layers.GlobalAveragePooling2D(keepdims=True, name="gap")(x)])
+    joined = layers.Concatenate(name="cat")([x, scaled])  # a copy: no FLOPs, 4*4*6 elements written
+    cost = model_cost(keras.Model(x, joined))
+    flops = {layer.name: layer.flops for layer in cost.layers}
+    assert flops == {"conv": 288, "add": 48, "avg": 144, "gap": 48, "mul": 48, "cat": 0}
+    assert cost.layer("cat").activation_bytes == 4 * 4 * 6 * 4
+    assert cost.macs == 144
+
+
+def test_keras_ops_in_a_functional_graph():
+    """MobileNetV3's hard-sigmoid, ReLU6(x + 3) * (1/6): the Add and Multiply are FLOPs, ReLU6 an activation."""
+    import keras
+    from keras import layers
+
+    x = keras.Input((2, 2, 5))
+    y = layers.ReLU(6.0, name="relu6")(x + 3.0) * (1.0 / 6.0)
+    cost = model_cost(keras.Model(x, y))
+    assert [layer.kind for layer in cost.layers] == ["ops.Add", "ReLU", "ops.Multiply"]
+    assert (cost.flops, cost.activation_ops, cost.activation_bytes) == (20 + 20, 20, 3 * 20 * 4)
+
+
+def test_nested_model_is_walked_and_named_outer_inner():
+    """A backbone built for any image size, inside a Sequential at 6x6: its layers are costed at 6x6."""
+    import keras
+    from keras import layers
+
+    backbone = keras.Sequential([keras.Input((None, None, 2)), layers.Conv2D(4, 3, name="c")], name="backbone")
+    model = keras.Sequential([keras.Input((6, 6, 2)), backbone, layers.Flatten(name="flat"),
+                              layers.Dense(3, name="fc")])
+    cost = model_cost(model)
+    assert [layer.name for layer in cost.layers] == ["backbone/c", "flat", "fc"]
+    assert cost.layer("backbone/c").output_shape == (4, 4, 4)
+    assert cost.macs == 4 * 4 * 4 * (9 * 2) + 64 * 3 == 1344
+    assert cost.params == (4 * 18 + 4) + (64 * 3 + 3) == model.count_params()
+
+
+def test_a_layer_called_twice_works_twice_and_counts_its_weights_once():
+    import keras
+    from keras import layers
+
+    x = keras.Input((8,))
+    shared = layers.Dense(8, name="shared")
+    cost = model_cost(keras.Model(x, shared(shared(x))), batch_size=2)
+    (layer,) = cost.layers
+    assert (layer.calls, layer.macs, layer.flops) == (2, 2 * 2 * 64, 2 * 2 * (128 + 8))
+    assert layer.params == 8 * 8 + 8
+
+
+def test_an_unknown_layer_is_listed_with_its_parameter_share():
+    import keras
+    from keras import layers
+
+    class Scale(layers.Layer):
+        def build(self, input_shape):
+            self.gain = self.add_weight(shape=(input_shape[-1],), name="gain")
+
+        def call(self, x):
+            return x * self.gain
+
+    x = keras.Input((4, 4, 3))
+    model = keras.Model(x, Scale(name="scale")(layers.Conv2D(3, 1, name="conv")(x)))
+    cost = model_cost(model)
+    assert [layer.name for layer in cost.layers] == ["conv"]
+    (missing,) = cost.uncounted
+    assert (missing.name, missing.kind, missing.params) == ("scale", "Scale", 3)
+    assert missing.param_share == 3 / (12 + 3)  # conv: 3*3 kernel + 3 bias
+    assert cost.params == 15 == model.count_params()  # parameters are known even where work is not
+    assert cost.macs == 48 * 3
+    data = cost.to_dict()["uncounted"]
+    assert uncounted_sentence(data) == (
+        "The cost model has no rule for 1 layer(s), so their work is left out of the MAC, FLOP and byte "
+        "counts: scale (Scale, 20.0% of the parameters).")
+    assert uncounted_sentence(model_cost(keras.Sequential([keras.Input((3,)), layers.Dense(2)])).to_dict()[
+        "uncounted"]) is None
 
 
 # --- the report's models --------------------------------------------------------
@@ -218,38 +362,6 @@ def test_onnx_graph_agrees_on_macs(built, name, tmp_path):
 
         quantize_dynamic(str(path), str(tmp_path / "int8.onnx"), weight_type=QuantType.QInt8)
         assert onnx_macs(tmp_path / "int8.onnx") == theirs
-
-
-def test_onnx_macs_on_hand_built_graph():
-    """Grouped Conv, Gemm with transA, and MatMul on a symbolic batch, counted by hand."""
-    from onnx import TensorProto, helper, numpy_helper
-
-    f = TensorProto.FLOAT
-    nodes = [
-        helper.make_node("Conv", ["x", "w"], ["y"], group=2),
-        helper.make_node("Gemm", ["a", "b"], ["g"], transA=1),
-        helper.make_node("MatMul", ["m", "k"], ["z"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "hand",
-        [helper.make_tensor_value_info("x", f, [1, 4, 8, 8]),
-         helper.make_tensor_value_info("a", f, [5, 3]),
-         helper.make_tensor_value_info("m", f, ["batch", 10])],
-        [helper.make_tensor_value_info(n, f, None) for n in ("y", "g", "z")],
-        initializer=[numpy_helper.from_array(np.zeros((6, 2, 3, 3), np.float32), "w"),
-                     numpy_helper.from_array(np.zeros((5, 7), np.float32), "b"),
-                     numpy_helper.from_array(np.zeros((10, 4), np.float32), "k")],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
-    conv = 6 * 6 * 6 * (2 * 3 * 3)  # y is 1x6x6x6; each output sees 2 channels x 3x3
-    gemm = 3 * 7 * 5  # A^T is 3x5, so K = 5
-    assert onnx_macs(model) == conv + gemm + 1 * 4 * 10
-    assert onnx_macs(model, batch_size=3) == conv + gemm + 3 * 4 * 10  # only the symbolic batch takes it
-
-
-def test_onnx_macs_missing_file(tmp_path):
-    with pytest.raises(ArtifactError, match="No ONNX file"):
-        onnx_macs(tmp_path / "nope.onnx")
 
 
 def test_model_cost_from_layer_costs():

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from infer_bench import data
+from infer_bench.data import shipped
 from infer_bench.errors import DataError
 
 
@@ -17,20 +18,47 @@ def test_fashion_mnist_preprocessing_and_split(data_root):
     assert np.array_equal(ds.y_val, again.y_val)
 
 
-def test_search_order_prefers_data_dir_then_env(tmp_path, monkeypatch, data_root):
+def test_search_order_is_env_then_shared_without_data_dir(tmp_path, monkeypatch, data_root):
     monkeypatch.setenv("INFER_BENCH_DATA", str(tmp_path / "env"))
-    labels = [label for label, _ in data.candidate_roots(tmp_path / "given")]
-    assert labels[:2] == ["--data-dir", "$INFER_BENCH_DATA"]
-    assert "shared" in labels
+    labels = [label for label, _ in data.candidate_roots()]
+    assert labels[0] == "$INFER_BENCH_DATA" and "shared" in labels
+
+
+def test_explicit_data_dir_is_the_only_place_searched(tmp_path, monkeypatch):
+    monkeypatch.setenv("INFER_BENCH_DATA", str(tmp_path / "env"))
+    assert data.candidate_roots(tmp_path / "given") == [("--data-dir", tmp_path / "given")]
+
+
+def test_env_folder_is_used_when_no_data_dir_is_given(data_root, tmp_path, monkeypatch):
+    (tmp_path / "fashion-mnist").symlink_to(data_root / "fashion-mnist")
+    monkeypatch.setenv("INFER_BENCH_DATA", str(tmp_path))
+    assert data.find_fashion_mnist(download=False) == (tmp_path / "fashion-mnist", True)
+
+
+@pytest.mark.parametrize("find, missing", [
+    (data.find_fashion_mnist, "t10k-labels-idx1-ubyte.gz"),
+    (data.find_cats_vs_dogs, "validation/dogs/"),
+])
+def test_explicit_data_dir_without_the_data_is_an_error_not_a_fallback(find, missing, data_root, tmp_path):
+    # The shipped data exists (data_root), yet an explicit folder that lacks the files must not be replaced by it.
+    (tmp_path / "fashion-mnist").mkdir()
+    (tmp_path / "fashion-mnist" / "train-images-idx3-ubyte.gz").write_bytes(b"")
+    (tmp_path / "cats-vs-dogs" / "train" / "cats").mkdir(parents=True)
+    with pytest.raises(DataError) as err:
+        find(tmp_path, download=False)
+    message = str(err.value)
+    assert str(tmp_path) in message and missing in message and "--data-dir" in message
+    assert str(data_root) not in message
 
 
 def test_missing_data_names_where_it_looked(tmp_path, monkeypatch):
-    monkeypatch.setattr(data, "_repo_shared_candidates", lambda: [])
+    monkeypatch.setattr(shipped, "_repo_shared_candidates", lambda: [tmp_path / "shared"])
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    monkeypatch.delenv("INFER_BENCH_DATA", raising=False)
+    monkeypatch.setenv("INFER_BENCH_DATA", str(tmp_path / "env"))
     with pytest.raises(DataError) as err:
-        data.find_fashion_mnist(tmp_path / "nowhere", download=False)
-    assert str(tmp_path / "nowhere") in str(err.value) and "--data-dir" in str(err.value)
+        data.find_fashion_mnist(download=False)
+    message = str(err.value)
+    assert all(str(tmp_path / p) in message for p in ("env", "shared", "keras")) and "--data-dir" in message
 
 
 def test_checksum_mismatch_is_refused(data_root, tmp_path):
@@ -68,3 +96,17 @@ def test_empty_class_folder_is_refused(tmp_path):
             (tmp_path / "cats-vs-dogs" / split / cls).mkdir(parents=True)
     with pytest.raises(DataError, match="holds no images"):
         data.load_test_set("cats_vs_dogs", tmp_path)
+
+
+def test_open_data_fashion_mnist_keeps_the_report_split(data_root):
+    # The streamed source holds out the same validation images as the array loader, in file order.
+    source = data.open_data("fashion_mnist", data_root)
+    ds = data.load_fashion_mnist(data_root)
+    assert (len(source.train), len(source.validation), len(source.test)) == (48000, 12000, 10000)
+    assert source.validation.raw_shape() == (28, 28, 1)
+    x, y = next(source.validation.batches(data.Preprocess(28, 28, 1), 12000))
+    order = np.lexsort(ds.x_val.reshape(12000, -1).T)
+    mine = np.lexsort(x.reshape(12000, -1).T)
+    assert np.array_equal(x[mine], ds.x_val[order]) and np.array_equal(y[mine], ds.y_val[order])
+    x_test, y_test = next(source.test.batches(data.Preprocess(28, 28, 1), 100))
+    assert np.array_equal(x_test, ds.x_test[:100]) and np.array_equal(y_test, ds.y_test[:100])

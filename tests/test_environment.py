@@ -9,7 +9,7 @@ from infer_bench.environment import capture_environment, cpu_info, environment_d
 
 REQUIRED = set(
     "cpu_model cpu_flags logical_cores usable_cores memory_total_mb gpu platform python"
-    " packages onnxruntime_providers threads hostname git_commit".split()
+    " packages onnxruntime_providers openvino threads hostname git_commit".split()
 )
 
 
@@ -27,7 +27,8 @@ def test_capture_has_required_keys_and_is_json():
     assert e["threads"]["requested"] == 4
     assert "OMP_NUM_THREADS" in e["threads"]["env"]
     assert e["logical_cores"] >= 1
-    assert set(e["packages"]) >= {"tensorflow", "keras", "onnx", "onnxruntime-gpu", "tf2onnx", "ai-edge-litert", "numpy"}
+    assert set(e["packages"]) >= {"tensorflow", "keras", "onnx", "onnxruntime-gpu", "tf2onnx", "ai-edge-litert",
+                                  "numpy", "openvino", "nncf"}
     assert e["packages"]["numpy"]  # installed here
     assert e["python"].startswith("3.")
 
@@ -80,7 +81,58 @@ def test_cpuinfo_flags(tmp_path):
     )
     info = cpu_info(p)
     assert info["model"] == "Fancy CPU 9000"
-    assert info["flags"] == dict(avx2=True, avx512f=True, avx512_vnni=True, avx_vnni=False, amx=True, fma=True)
+    assert info["flags"] == dict(avx2=True, avx512f=True, avx512_vnni=True, avx_vnni=False, avx512_bf16=False,
+                                 avx512_fp16=False, amx_bf16=False, amx_int8=False, amx_tile=True, amx=True, fma=True)
+
+
+# The flags line of an Intel Xeon with AMX (Sapphire Rapids), as /proc/cpuinfo writes it (abridged).
+XEON_AMX_FLAGS = ("fpu sse sse2 avx avx2 fma avx512f avx512dq avx512cd avx512bw avx512vl avx512_bf16 avx_vnni "
+                  "avx512_vnni avx512_fp16 amx_bf16 amx_tile amx_int8 avx512_vbmi")
+EPYC_FLAGS = "fpu sse sse2 pni ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2"
+
+
+@pytest.mark.parametrize("flags_line, expected", [
+    (XEON_AMX_FLAGS, dict(avx512_bf16=True, avx512_fp16=True, amx_bf16=True, amx_int8=True, amx_tile=True,
+                          avx512_vnni=True, avx_vnni=True, amx=True)),
+    (EPYC_FLAGS, dict(avx512_bf16=False, avx512_fp16=False, amx_bf16=False, amx_int8=False, amx_tile=False,
+                      avx512_vnni=False, avx_vnni=False, amx=False)),
+])
+def test_cpuinfo_names_the_bf16_int8_and_amx_flags(tmp_path, flags_line, expected):
+    p = tmp_path / "cpuinfo"
+    p.write_text(f"processor\t: 0\nmodel name\t: Some CPU\nflags\t\t: {flags_line}\n")
+    flags = cpu_info(p)["flags"]
+    assert {k: flags[k] for k in expected} == expected
+    assert flags["avx2"] and flags["fma"]
+
+
+def test_capture_records_openvino_and_its_cpu_capabilities():
+    e = capture_environment()
+    json.dumps(e)
+    assert e["packages"]["openvino"] and e["packages"]["nncf"]
+    ov = e["openvino"]
+    assert ov["version"].startswith(e["packages"]["openvino"])
+    assert "CPU" in ov["devices"]
+    assert "FP32" in ov["cpu_capabilities"] and "INT8" in ov["cpu_capabilities"]
+    # OpenVINO reports BF16 exactly where the CPU has native bf16 (AVX512-BF16 / AMX-BF16).
+    flags = e["cpu_flags"] or {}
+    if not (flags.get("avx512_bf16") or flags.get("amx_bf16")):
+        assert "BF16" not in ov["cpu_capabilities"]
+
+
+def test_no_openvino_gives_none(monkeypatch):
+    from infer_bench.runtimes import openvino_rt
+
+    def broken():
+        raise ImportError("no openvino here")
+
+    monkeypatch.setattr(openvino_rt, "openvino_module", broken)
+    openvino_rt._core.cache_clear()
+    openvino_rt.cpu_capabilities.cache_clear()
+    try:
+        assert env.capture_environment()["openvino"] is None
+    finally:
+        openvino_rt._core.cache_clear()
+        openvino_rt.cpu_capabilities.cache_clear()
 
 
 def test_cpuinfo_missing_is_not_an_error(tmp_path):

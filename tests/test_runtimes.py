@@ -46,6 +46,9 @@ PAIRS = [
     ("tf_function", "savedmodel"),
     ("onnxruntime", "onnx"),
     ("litert", "tflite"),
+    ("openvino", "onnx"),
+    ("openvino", "tflite"),
+    ("openvino", "openvino"),
 ]
 
 
@@ -77,6 +80,10 @@ def artifacts(tmp_path_factory):
     model.export(str(paths["onnx"]), format="onnx", verbose=False)
     model.export(str(paths["savedmodel"]), format="tf_saved_model", verbose=False)
     paths["tflite"].write_bytes(tf.lite.TFLiteConverter.from_saved_model(str(paths["savedmodel"])).convert())
+    import openvino as ov
+
+    paths["openvino"] = d / "ir"  # an OpenVINO IR folder, as export writes it
+    ov.save_model(ov.convert_model(str(paths["onnx"])), str(paths["openvino"] / "model.xml"), compress_to_fp16=False)
 
     converter = tf.lite.TFLiteConverter.from_saved_model(str(paths["savedmodel"]))
     converter.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -103,13 +110,14 @@ def _check_outputs(session, art, atol=FP32_ATOL):
 
 
 def test_registry_rows_and_formats():
-    assert list(RUNTIMES) == ["keras_predict", "keras_call", "tf_function", "onnxruntime", "litert"]
+    assert list(RUNTIMES) == ["keras_predict", "keras_call", "tf_function", "onnxruntime", "litert", "openvino"]
     assert all(name == rt.name for name, rt in RUNTIMES.items())
-    assert formats() == ["keras", "savedmodel", "onnx", "tflite"]
+    assert formats() == ["keras", "savedmodel", "onnx", "tflite", "openvino"]
     assert runtimes_for_format("keras") == ["keras_predict", "keras_call", "tf_function"]
     assert runtimes_for_format("savedmodel") == ["tf_function"]
-    assert runtimes_for_format("onnx") == ["onnxruntime"]
-    assert runtimes_for_format("tflite") == ["litert"]
+    assert runtimes_for_format("onnx") == ["onnxruntime", "openvino"]
+    assert runtimes_for_format("tflite") == ["litert", "openvino"]
+    assert runtimes_for_format("openvino") == ["openvino"]
     assert sorted(PAIRS) == sorted((n, f) for n, rt in RUNTIMES.items() for f in rt.formats)
 
 
@@ -121,7 +129,7 @@ def test_unknown_runtime_lists_valid_ones():
 
 
 def test_unknown_format_lists_valid_ones():
-    with pytest.raises(InferBenchError, match="onnx, savedmodel, tflite"):
+    with pytest.raises(InferBenchError, match="onnx, openvino, savedmodel, tflite"):
         runtimes_for_format("pt")
 
 
@@ -265,7 +273,8 @@ def test_onnxruntime_profiling_writes_node_events(artifacts, tmp_path):
 
 @pytest.mark.parametrize(("runtime", "fmt"), PAIRS)
 def test_missing_artifact_is_an_artifact_error(tmp_path, runtime, fmt):
-    missing = tmp_path / {"keras": "m.keras", "savedmodel": "saved", "onnx": "m.onnx", "tflite": "m.tflite"}[fmt]
+    missing = tmp_path / {"keras": "m.keras", "savedmodel": "saved", "onnx": "m.onnx", "tflite": "m.tflite",
+                           "openvino": "ir"}[fmt]
     with pytest.raises(ArtifactError, match="no such"):
         get_runtime(runtime).load(missing, LoadOptions())
 

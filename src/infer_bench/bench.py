@@ -1,9 +1,16 @@
 """``infer-bench bench``: the benchmark matrix over artifacts x runtimes x devices x batch sizes.
 
-One case = one artifact loaded in one runtime on one device; it is loaded once
-(cold start measured then) and swept over the batch sizes with the same loop
-(``measure.measure_session`` under the plan's ``StopRule``) that ``benchmarks/`` uses. Each finished case is
-written to the results file at once, so an interrupted run keeps it.
+One case = one artifact loaded in one runtime on one device at one precision; it
+is loaded once (cold start measured then) and swept over the batch sizes with
+the same loop (``measure.measure_session`` under the plan's ``StopRule``) that
+``benchmarks/`` uses. Each finished case is written to the results file at once,
+so an interrupted run keeps it.
+
+A runtime that is told its precision (OpenVINO) gets one case per precision it
+offers for the artifact (``runtimes.run_precisions``: an fp32 file is measured
+at fp32, forced, and again as a bf16 variant). A precision the runtime will not
+execute here is a skipped result with the reason, as a CUDA case without a GPU
+is; a result's ``quantization`` is always the precision that executed.
 """
 
 from __future__ import annotations
@@ -13,39 +20,52 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .adapt import check_inputs
-from .catalog import DEVICES, FORMATS, QUANTIZATIONS, dataset_for_shape, identify_artifact
-from .data import load_test_set
+from .catalog import DEVICES, EXECUTION_PRECISIONS, FORMATS, PRECISIONS, dataset_for_shape, identify_artifact
 from .errors import InferBenchError, unknown_name
 from .fsutil import sha256_of, size_of
+from .inputs import SHIPPED_INPUT_ROWS, InputSpec, input_spec_for
 from .manifest import ArtifactEntry, load_manifest, verify_entry
 from .measure import BENCH, InputRotation, StopRule, measure_cold_start, measure_session, peak_rss_mb
-from .models import MODELS
+from .plans import known_models
 from .results import BenchResult, ResultsWriter
 from .results.store import exists_error
-from .runtimes import RUNTIMES, LoadOptions, get_runtime, runtimes_for_format
+from .runtimes import (RUNTIMES, LoadOptions, PrecisionUnavailable, execution_details, get_runtime, run_precisions,
+                       runtime_devices, runtimes_for_format, sets_precision)
 from .runtimes.devices import cuda_available_reason
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
 DEFAULT_MIN_TIME_S = BENCH.min_time_s
-INPUT_ROWS = {"fashion_mnist": 512, "cats_vs_dogs": 256}  # real test images rotated through
 
 
 @dataclass(frozen=True)
 class Case:
-    """One artifact in one runtime on one device."""
+    """One artifact in one runtime on one device, at one precision.
+
+    ``precision``: what the runtime is told to execute in (a ``catalog.PRECISIONS``
+    name: the artifact's own, or "bf16" for an fp32 artifact), for runtimes that
+    are told (OpenVINO); None for those that run the artifact as it is.
+    """
 
     entry: ArtifactEntry
     path: Path
     runtime: str
     device: str
-    dataset: str
+    inputs: InputSpec | None  # None: a user's --artifact file, matched to a shipped dataset by its input shape
+    precision: str | None = None
+
+    def __post_init__(self):
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise unknown_name("precision", self.precision, PRECISIONS)
+
+    @property
+    def quantization(self) -> str:
+        """The precision label of this case's results: the one it runs in."""
+        return self.precision or self.entry.quantization
 
     @property
     def label(self) -> str:
-        return f"{self.entry.model} {self.entry.format}/{self.entry.quantization} via {self.runtime} on {self.device}"
+        return f"{self.entry.model} {self.entry.format}/{self.quantization} via {self.runtime} on {self.device}"
 
 
 @dataclass(frozen=True)
@@ -79,14 +99,14 @@ class BenchPlan:
         """The ``BENCH`` stop rule with this plan's minimum time (what every batch size is timed under)."""
         return BENCH.with_min_time(self.min_time_s)
 
-    def load_options(self, device: str) -> LoadOptions:
-        """How every case of this plan loads its artifact on ``device``."""
-        return LoadOptions(device=device, threads=self.threads, unsafe_keras=self.unsafe_keras)
+    def load_options(self, device: str, precision: str | None = None) -> LoadOptions:
+        """How every case of this plan loads its artifact on ``device`` (at ``precision``, for runtimes told one)."""
+        return LoadOptions(device=device, threads=self.threads, unsafe_keras=self.unsafe_keras, precision=precision)
 
     def validate(self) -> None:
         """Refuse unknown names and impossible numbers before any work starts."""
-        for kind, values, choices in (("model", self.models, MODELS), ("format", self.formats, FORMATS),
-                                      ("quantization", self.quantizations, QUANTIZATIONS),
+        for kind, values, choices in (("model", self.models, known_models(self.exported)), ("format", self.formats, FORMATS),
+                                      ("quantization", self.quantizations, PRECISIONS),
                                       ("runtime", self.runtimes, RUNTIMES), ("device", self.devices, DEVICES)):
             for v in values:
                 if v not in choices:
@@ -96,8 +116,8 @@ class BenchPlan:
                                   "pass e.g. --batch-sizes 1,8,32,128.")
         if self.min_time_s < 0:
             raise InferBenchError(f"--min-time {self.min_time_s} must be >= 0 seconds.", "pass e.g. --min-time 1.")
-        if self.dataset is not None and self.dataset not in INPUT_ROWS:
-            raise unknown_name("dataset", self.dataset, INPUT_ROWS)
+        if self.dataset is not None and self.dataset not in SHIPPED_INPUT_ROWS:
+            raise unknown_name("dataset", self.dataset, SHIPPED_INPUT_ROWS)
         if self.threads is not None and self.threads < 1:
             raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
         if self.json_path is not None and Path(self.json_path).exists():
@@ -119,39 +139,46 @@ def artifact_entry_for_file(path: Path) -> ArtifactEntry:
 def plan_cases(plan: BenchPlan, log: Callable[[str], None] = print) -> list[Case]:
     """Expand the plan into cases: manifest entries (and --artifact files) x runtimes x devices."""
     cases = []
-    entries: list[tuple[ArtifactEntry, Path, str | None]] = []
+    entries: list[tuple[ArtifactEntry, Path, InputSpec | None]] = []
+    # A bf16 filter selects the fp32 artifacts it is a variant of; the cases are filtered by label below.
+    artifact_quantizations = sorted({"fp32" if q in EXECUTION_PRECISIONS else q for q in plan.quantizations})
     if not plan.artifacts or plan.models:
         manifest = load_manifest(plan.exported)
         missing = [m for m in plan.models if m not in manifest.models]
         if missing:
             raise InferBenchError(f"{manifest.path} has no artifacts for {', '.join(missing)}.",
                                   f"run `infer-bench train-export --models {','.join(missing)} --out {plan.exported}`.")
-        for e in manifest.entries(plan.models or None, plan.formats or None, plan.quantizations or None):
-            entries.append((e, verify_entry(manifest, e), manifest.models[e.model]["dataset"]))
+        for e in manifest.entries(plan.models or None, plan.formats or None, artifact_quantizations or None):
+            spec = input_spec_for(manifest.models.get(e.model, {}), e.input_shape, f"{e.model!r} in {manifest.path}")
+            entries.append((e, verify_entry(manifest, e), spec))
     for p in plan.artifacts:
         e = artifact_entry_for_file(p)
         entries.append((e, Path(e.path), None))
-    for entry, path, dataset in entries:
+    for entry, path, spec in entries:
         for rt in runtimes_for_format(entry.format):
             if plan.runtimes and rt not in plan.runtimes:
                 continue
-            for device in plan.devices:
-                cases.append(Case(entry, path, rt, device, dataset or ""))
+            runtime = get_runtime(rt)
+            precisions = run_precisions(runtime, entry.quantization) if sets_precision(runtime) else (None,)
+            for precision in precisions:
+                if plan.quantizations and (precision or entry.quantization) not in plan.quantizations:
+                    continue
+                for device in plan.devices:
+                    cases.append(Case(entry, path, rt, device, spec, precision))
     if not cases:
         raise InferBenchError("No benchmark case matches the filters given.",
                               "loosen --models/--formats/--quantizations/--runtimes, or check the manifest.")
     return cases
 
 
-def input_rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
-    """Real test images of ``dataset`` (loaded once per run), checked against the model's
+def input_rotation(inputs: InputSpec, data_dir, cache: dict, input_shape=None, adapt: bool = False) -> InputRotation:
+    """Real test images of ``inputs`` (loaded once per run), checked against the model's
     ``input_shape`` (adapted if asked), rotated between calls."""
-    key = (dataset, None if input_shape is None else tuple(input_shape[1:]))
+    key = (inputs, None if input_shape is None else tuple(input_shape[1:]))
     if key not in cache:
-        x, _ = load_test_set(dataset, data_dir, limit=INPUT_ROWS[dataset])
-        x = np.ascontiguousarray(x, dtype=np.float32)
+        x, _ = inputs.test_set(data_dir, limit=inputs.rotation_rows)
         if input_shape is not None:
-            x = check_inputs(x, tuple(input_shape), f"The {dataset} test set", adapt)
+            x = check_inputs(x, tuple(input_shape), f"The {inputs.label} test set", adapt)
         cache[key] = InputRotation(x)
     return cache[key]
 
@@ -159,23 +186,44 @@ def input_rotation(dataset: str, data_dir, cache: dict, input_shape=None, adapt:
 def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str], None]) -> list[BenchResult]:
     """Load one case, measure its cold start, then every batch size. Skips say why."""
     e = case.entry
-    meta = dict(model=e.model, format=e.format, quantization=e.quantization)
+    meta = dict(model=e.model, format=e.format, quantization=case.quantization)
+
+    def skipped(reason: str) -> list[BenchResult]:
+        return [BenchResult.skipped_case(**meta, runtime=case.runtime, device=case.device, batch_size=b, reason=reason)
+                for b in plan.batch_sizes]
+
+    runtime = get_runtime(case.runtime)
+    if case.device not in runtime_devices(runtime):
+        return skipped(f"{case.device.upper()} unavailable: {case.runtime} runs on "
+                       f"{', '.join(runtime_devices(runtime))} only")
     if case.device == "cuda":
         reason = cuda_available_reason(case.runtime)
         if reason:
-            return [BenchResult.skipped_case(**meta, runtime=case.runtime, device="cuda", batch_size=b,
-                                             reason=f"CUDA unavailable: {reason}") for b in plan.batch_sizes]
+            return skipped(f"CUDA unavailable: {reason}")
+    if case.precision is not None:
+        reason = runtime.unavailable_reason(case.precision)  # decided from the CPU, before loading anything
+        if reason:
+            return skipped(reason)
+    try:
+        return _measure_case(case, plan, inputs_cache, meta)
+    except PrecisionUnavailable as exc:  # compiled, but the runtime executed another precision
+        return skipped(exc.problem)
+
+
+def _measure_case(case: Case, plan: BenchPlan, inputs_cache: dict, meta: dict) -> list[BenchResult]:
+    e = case.entry
     runtime = get_runtime(case.runtime)
-    options = plan.load_options(case.device)
+    options = plan.load_options(case.device, case.precision)
     # Data is loaded before the cold start so it is not mixed into the load time. A user's own
     # --artifact file has no manifest entry: one untimed load tells its input shape first.
-    dataset, input_shape = plan.dataset or case.dataset, e.input_shape or None
-    if not dataset or not input_shape:
+    inputs = InputSpec(plan.dataset) if plan.dataset else case.inputs
+    input_shape = e.input_shape or None
+    if inputs is None or not input_shape:
         probe = runtime.load(case.path, options)
         input_shape = probe.input_shape
-        dataset = dataset or dataset_for_shape(input_shape[1:], str(case.path))
+        inputs = inputs or InputSpec(dataset_for_shape(input_shape[1:], str(case.path)))
         probe.close()
-    rotation = input_rotation(dataset, plan.data_dir, inputs_cache, input_shape, plan.adapt)
+    rotation = input_rotation(inputs, plan.data_dir, inputs_cache, input_shape, plan.adapt)
     cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
     session = cold.session
     out = []
@@ -183,10 +231,17 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
         for i, b in enumerate(plan.batch_sizes):
             m = measure_session(session.run, rotation, b, plan.stop_rule)
             out.append(BenchResult.from_measurement(m, session, **meta, cold_start=cold if i == 0 else None,
-                                                    bytes=e.bytes, peak_rss_mb=peak_rss_mb()))
+                                                    bytes=e.bytes, peak_rss_mb=peak_rss_mb(),
+                                                    extra=_execution_extra(session)))
     finally:
         session.close()
     return out
+
+
+def _execution_extra(session) -> dict:
+    """What the session says it executed (OpenVINO: precision, hint, streams), for the result's ``extra``."""
+    details = execution_details(session)
+    return {"execution": details} if details else {}
 
 
 def run_bench(plan: BenchPlan, environment: dict, writer: ResultsWriter,
@@ -206,7 +261,7 @@ def run_bench(plan: BenchPlan, environment: dict, writer: ResultsWriter,
                 raise
             # A CUDA load refused by the runtime (e.g. it fell back to CPU): recorded, never relabelled.
             case_results = [BenchResult.skipped_case(model=case.entry.model, format=case.entry.format,
-                                                     quantization=case.entry.quantization, runtime=case.runtime,
+                                                     quantization=case.quantization, runtime=case.runtime,
                                                      device="cuda", batch_size=b, reason=str(exc))
                             for b in plan.batch_sizes]
         for r in case_results:

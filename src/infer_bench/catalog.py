@@ -12,13 +12,23 @@ from pathlib import Path
 
 from .errors import ArtifactError, InferBenchError
 
-# Artifact formats, in the order the export table makes them.
-FORMATS = ("keras", "savedmodel", "onnx", "tflite")
-# Artifact precisions ("quantization" in the manifest and results files).
+# Artifact formats, in the order the export table makes them. "openvino" is OpenVINO's IR
+# (model.xml + model.bin), kept in a folder like the SavedModel.
+FORMATS = ("keras", "savedmodel", "onnx", "tflite", "openvino")
+# Artifact precisions: what an exported file is ("quantization" in the manifest). The
+# export table makes one TFLite row per entry, so only exportable precisions belong here.
 QUANTIZATIONS = ("fp32", "fp16", "dynamic_int8", "static_int8")
 INT8_QUANTIZATIONS = ("dynamic_int8", "static_int8")
-# Compute precisions: what the cost model and the machine ceilings count in.
+# Execution precisions: how a runtime may run an fp32 artifact other than in fp32 (OpenVINO
+# with its bf16 hint). Nothing is exported at them: a bf16 variant is the fp32 file run in bf16.
+EXECUTION_PRECISIONS = ("bf16",)
+# Every precision a bench result or a check result may be labelled with.
+PRECISIONS = QUANTIZATIONS + EXECUTION_PRECISIONS
+# The precisions the cost model counts weight bytes in (explain.costrules iterates them).
 COMPUTE_PRECISIONS = ("fp32", "fp16", "int8")
+# A compute precision the cost model has no row for reads the weight bytes of one that
+# stores as many bytes per weight: bf16 weights are 2 bytes, like fp16.
+WEIGHT_PRECISIONS = {"bf16": "fp16"}
 DEVICES = ("cpu", "cuda")
 
 # The report's way of running a Keras model (model.predict): every speed table
@@ -28,13 +38,22 @@ REFERENCE_RUNTIME = "keras_predict"
 # The shipped datasets by the per-image input shape of the models trained on them.
 DATASET_BY_SHAPE = {(28, 28, 1): "fashion_mnist", (224, 224, 3): "cats_vs_dogs"}
 
-SUFFIX_FORMATS = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite"}
+SUFFIX_FORMATS = {".keras": "keras", ".onnx": "onnx", ".tflite": "tflite", ".xml": "openvino"}
 SAVEDMODEL_MARKER = "saved_model.pb"
+OPENVINO_MARKER = "model.xml"  # an OpenVINO IR folder holds model.xml and model.bin
 
 
 def compute_precision(quantization: str) -> str:
-    """The compute precision an artifact precision runs in: both int8 kinds are "int8"."""
+    """The compute precision a result precision runs in: both int8 kinds are "int8"; fp32,
+    fp16 and bf16 are themselves."""
     return "int8" if quantization in INT8_QUANTIZATIONS else quantization
+
+
+def weight_precision(precision: str) -> str:
+    """The cost model precision whose weight bytes a compute (or result) precision reads:
+    bf16 reads fp16's (2 bytes per weight), the int8 kinds read "int8"."""
+    compute = compute_precision(precision)
+    return WEIGHT_PRECISIONS.get(compute, compute)
 
 
 @dataclass(frozen=True)
@@ -47,17 +66,21 @@ class ArtifactIdentity:
 
 
 def artifact_format(path: str | Path) -> str:
-    """Format of an artifact from its path: .keras / .onnx / .tflite, or a SavedModel folder."""
+    """Format of an artifact from its path: .keras / .onnx / .tflite / .xml (OpenVINO IR), a
+    SavedModel folder, or an OpenVINO IR folder (holding model.xml)."""
     path = Path(path)
     if path.is_dir():
         if (path / SAVEDMODEL_MARKER).exists():
             return "savedmodel"
-        raise ArtifactError(f"{str(path)!r} is a folder without {SAVEDMODEL_MARKER}: not a SavedModel.",
-                            "pass a SavedModel folder, or an .onnx, .tflite or .keras file.")
+        if (path / OPENVINO_MARKER).exists():
+            return "openvino"
+        raise ArtifactError(f"{str(path)!r} is a folder without {SAVEDMODEL_MARKER} or {OPENVINO_MARKER}: "
+                            "neither a SavedModel nor an OpenVINO IR folder.",
+                            "pass a SavedModel or OpenVINO IR folder, or an .onnx, .tflite, .xml or .keras file.")
     fmt = SUFFIX_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise ArtifactError(f"Cannot tell the format of {str(path)!r} from its suffix {path.suffix or '(none)'!r}.",
-                            f"use one of: {', '.join(SUFFIX_FORMATS)}, or a SavedModel folder.")
+                            f"use one of: {', '.join(SUFFIX_FORMATS)}, or a SavedModel or OpenVINO IR folder.")
     return fmt
 
 

@@ -32,6 +32,7 @@ from .environment import capture_environment  # noqa: E402
 from .errors import InferBenchError  # noqa: E402
 from .explain import format_explanation, run_explain  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
+from .pipeline import RunPlan, run_pipeline  # noqa: E402
 from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, check_models, parse_slowdowns,  # noqa: E402
                     require_exports)
 from .present.report import write_report  # noqa: E402
@@ -41,6 +42,7 @@ from .regress import REGRESS_HEADERS, outcome_rows, run_regress, verdict_lines  
 from .results import ResultsWriter  # noqa: E402
 from .runtimes.devices import configure_tensorflow  # noqa: E402
 from .train_export import Plan as TrainExportPlan, artifact_table, run_train_export  # noqa: E402
+from .user_export import ExportPlan, run_export  # noqa: E402
 
 
 # --- train-export ---------------------------------------------------------------------------------
@@ -71,6 +73,41 @@ def run_train_export_command(plan: TrainExportPlan) -> int:
         if info and not info.get("quick") and info["test_accuracy"] < info["target_accuracy"]:
             print(f"warning: {name} test accuracy {info['test_accuracy']:.2%} is below its "
                   f"{info['target_accuracy']:.0%} target", file=sys.stderr)
+    return 0
+
+
+# --- export and run (a user's model) -------------------------------------------------------------
+
+
+def plan_export(args) -> ExportPlan:
+    """``export`` options as a plan (the model path, name and scale checked now)."""
+    return ExportPlan(model_path=args.model, data=args.data, name=args.name, exported=args.exported,
+                      output=args.output, scale=args.scale, calibration_images=args.calibration_images,
+                      unsafe_keras=args.unsafe_keras, force=args.force)
+
+
+def run_export_command(plan: ExportPlan) -> int:
+    """Export the user's model, then print its artifact table."""
+    manifest = run_export(plan)
+    print()
+    print(tabulate(artifact_table(manifest, [plan.model_name]),
+                   headers=["model", "format", "quantization", "MB", "source test acc", "path"], tablefmt="github"))
+    print(f"\nManifest: {manifest.path}\nNext: `infer-bench bench --models {plan.model_name} --exported "
+          f"{plan.exported}`, or the whole answer with `infer-bench run {plan.model_path} --data {plan.data}`.")
+    return 0
+
+
+def plan_run(args) -> RunPlan:
+    """``run`` options as a plan."""
+    return RunPlan(model_path=args.model, data=args.data, quick=args.quick, exported=args.exported,
+                   results_dir=args.results_dir, report_dir=args.report_dir, name=args.name, output=args.output,
+                   scale=args.scale, calibration_images=args.calibration_images, data_dir=args.data_dir,
+                   unsafe_keras=args.unsafe_keras, threads=args.threads)
+
+
+def run_run_command(plan: RunPlan) -> int:
+    """The whole pipeline; it prints the decision table and the report's path."""
+    run_pipeline(plan)
     return 0
 
 
@@ -188,6 +225,8 @@ def run_regress_command(plan: RegressPlan) -> int:
 
 
 COMMANDS = {
+    "run": (plan_run, run_run_command),
+    "export": (plan_export, run_export_command),
     "train-export": (plan_train_export, run_train_export_command),
     "bench": (plan_bench, run_bench_command),
     "regress": (plan_regress, run_regress_command),

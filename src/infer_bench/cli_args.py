@@ -6,10 +6,13 @@ import argparse
 from pathlib import Path
 
 from .bench import DEFAULT_BATCH_SIZES, DEFAULT_MIN_TIME_S
-from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, QUANTIZATIONS
+from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS
+from .data.preprocess import SCALES
+from .export.calibration import CALIBRATION_IMAGES
 from .models import MODELS
 from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
+from .usermodel import OUTPUT_KINDS
 
 
 def csv(value: str) -> list[str]:
@@ -57,7 +60,7 @@ def _add_bench(sub) -> argparse.ArgumentParser:
     p.add_argument("--models", type=csv, default=[], metavar="M1,M2", help="only these models")
     p.add_argument("--formats", type=csv, default=[], metavar="F1,F2", help=f"only these formats ({', '.join(FORMATS)})")
     p.add_argument("--quantizations", type=csv, default=[], metavar="Q1,Q2",
-                   help=f"only these precisions ({', '.join(QUANTIZATIONS)})")
+                   help=f"only these precisions ({', '.join(PRECISIONS)}; bf16 = fp32 files run by OpenVINO in bf16)")
     p.add_argument("--runtimes", type=csv, default=[], metavar="R1,R2",
                    help=f"only these runtimes ({', '.join(RUNTIMES)})")
     p.add_argument("--devices", type=csv, default=["cpu"], metavar="cpu,cuda",
@@ -68,7 +71,7 @@ def _add_bench(sub) -> argparse.ArgumentParser:
                    help=f"minimum timed seconds per batch size (default: {DEFAULT_MIN_TIME_S:g})")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for every CPU runtime (default: all cores)")
     p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
-                   help="also benchmark this .keras/.onnx/.tflite file (repeatable)")
+                   help="also benchmark this .keras/.onnx/.tflite file or SavedModel / OpenVINO IR folder (repeatable)")
     _data_dir(p)
     p.add_argument("--dataset", default=None, choices=sorted(set(DATASET_BY_SHAPE.values())),
                    help="feed this dataset's test images to every model (default: each model's own)")
@@ -142,7 +145,51 @@ def _add_report(sub) -> argparse.ArgumentParser:
     return p
 
 
-SUBCOMMANDS = {"train-export": _add_train_export, "bench": _add_bench, "regress": _add_regress,
+def _user_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--name", default=None, help="name of the model's artifacts and results (default: the file's stem)")
+    p.add_argument("--output", choices=OUTPUT_KINDS, default=None,
+                   help="what the model outputs (default: detected from its last layer)")
+    p.add_argument("--scale", choices=SCALES, default=None,
+                   help="pixel scaling: 1/255 (default), none (raw 0-255; the default when the model starts "
+                        "with a Rescaling layer) or -1,1")
+    p.add_argument("--calibration-images", type=int, default=CALIBRATION_IMAGES, metavar="N",
+                   help=f"training images that calibrate static int8 (default {CALIBRATION_IMAGES})")
+    p.add_argument("--unsafe-keras", action="store_true",
+                   help="load a model with custom objects or Lambda layers (runs code stored in it: trusted files only)")
+
+
+DATA_HELP = ("a folder of class subfolders of images (optionally with train/ and test/ or validation/), "
+             "an .npz file with x and y, or a shipped dataset's name (fashion_mnist, cats_vs_dogs)")
+
+
+def _add_export(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("export", help="export your own Keras image classifier to every artifact, calibrated on your data")
+    p.add_argument("model", type=Path, metavar="MODEL.keras", help="a .keras file or a SavedModel folder")
+    p.add_argument("--data", required=True, metavar="D", help=DATA_HELP)
+    _exported(p)
+    _user_model_options(p)
+    p.add_argument("--force", action="store_true", help="re-export even if the artifacts are up to date")
+    return p
+
+
+def _add_run(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("run", help="the whole answer: (train-)export, bench, check, explain, report, decisions")
+    p.add_argument("model", type=Path, nargs="?", default=None, metavar="MODEL.keras",
+                   help="your model (default: train the report's three models)")
+    p.add_argument("--data", default=None, metavar="D", help=f"your model's data: {DATA_HELP}")
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run in minutes: --quick training, batch sizes 1 and 8, 0.2 s per measurement")
+    _exported(p)
+    _results_dir(p, "where bench, check and explain results go")
+    p.add_argument("--report-dir", type=Path, default=Path("report"), metavar="DIR",
+                   help="where report.md and its figures go (default: report/)")
+    p.add_argument("--threads", type=int, default=None, help="intra-op threads for every CPU runtime (default: all cores)")
+    _data_dir(p, "folder holding the shipped datasets")
+    _user_model_options(p)
+    return p
+
+
+SUBCOMMANDS = {"run": _add_run, "export": _add_export, "train-export": _add_train_export, "bench": _add_bench, "regress": _add_regress,
                "check": _add_check, "explain": _add_explain, "report": _add_report}
 
 

@@ -3,7 +3,9 @@
 Everything here is best effort: a missing ``/proc`` file, no ``nvidia-smi``,
 no git checkout or a package that is not installed gives ``None`` for that
 entry, never an exception. TensorFlow is not imported (it takes seconds);
-package versions come from installed distribution metadata.
+package versions come from installed distribution metadata. OpenVINO is
+asked for its version, devices and CPU capabilities (it starts in about a
+second): they say which precisions its CPU plugin can execute here.
 """
 
 from __future__ import annotations
@@ -19,10 +21,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-# CPU flags that decide which kernels the runtimes can use (XNNPACK, oneDNN, MLAS).
-CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx", "fma")
+from .runtimes import openvino_rt
+
+# CPU flags that decide which kernels the runtimes can use (XNNPACK, oneDNN, MLAS): bf16 needs
+# avx512_bf16 or amx_bf16, fast int8 needs a VNNI flag or amx_int8, fp16 compute avx512_fp16.
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_int8",
+             "amx_tile", "amx", "fma")
 # Distributions whose versions are recorded (distribution names, not module names).
-PACKAGES = ("tensorflow", "keras", "onnx", "onnxruntime-gpu", "tf2onnx", "ai-edge-litert", "numpy", "infer-bench")
+PACKAGES = ("tensorflow", "keras", "onnx", "onnxruntime-gpu", "tf2onnx", "ai-edge-litert", "openvino", "nncf", "numpy",
+            "infer-bench")
 # Environment variables that change how many threads the runtimes use, or which GPU.
 THREAD_ENV_VARS = (
     "OMP_NUM_THREADS",
@@ -42,7 +49,8 @@ def cpu_info(path: Path = _CPUINFO) -> dict:
     """CPU model name and the flags of interest, from ``/proc/cpuinfo``.
 
     ``flags`` is None when the file or its flags line is missing (unknown,
-    which is different from "absent"). ``amx`` is true if any ``amx_*`` flag is.
+    which is different from "absent"). ``amx`` is true if any ``amx_*`` flag is;
+    the named ones (``amx_bf16``, ``amx_int8``, ``amx_tile``) say which.
     """
     model, flags = None, None
     try:
@@ -155,6 +163,7 @@ def _capture(threads: int | None) -> dict:
         "python_implementation": platform.python_implementation(),
         "packages": package_versions(),
         "onnxruntime_providers": onnxruntime_providers(),
+        "openvino": openvino_rt.device_info(),
         "threads": {"requested": threads, "env": {k: os.environ.get(k) for k in THREAD_ENV_VARS}},
         "hostname": socket.gethostname(),
         "git_commit": git["commit"],
@@ -169,7 +178,8 @@ def capture_environment(threads: int | None = None) -> dict:
     ``threads`` is the thread count the run asked the runtimes for (None = all
     cores). Keys: cpu_model, cpu_flags, logical_cores, usable_cores,
     memory_total_mb, gpu, platform, machine, python, python_implementation,
-    packages, onnxruntime_providers, threads, hostname, git_commit, git_dirty, argv.
+    packages, onnxruntime_providers, openvino (version, devices, cpu_capabilities,
+    cpu_name; None without OpenVINO), threads, hostname, git_commit, git_dirty, argv.
     """
     # A copy, so a caller editing its dict cannot change what later callers get.
     return copy.deepcopy(_capture(threads))

@@ -11,7 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import ArtifactError
-from .fsutil import sha256_of, size_of, write_json_atomic
+from .fsutil import sha256_of, size_of
+from .results import store
 
 SCHEMA_VERSION = 1
 MANIFEST_NAME = "manifest.json"
@@ -74,7 +75,7 @@ class Manifest:
                 "artifacts": [asdict(e) for e in self.artifacts.values()]}
 
     def save(self) -> None:
-        write_json_atomic(self.path, self.to_dict())
+        store.rewrite(self.path, self.to_dict())
 
 
 def load_manifest(folder: str | Path, missing_ok: bool = False) -> Manifest:

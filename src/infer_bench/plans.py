@@ -20,11 +20,18 @@ from .results.store import exists_error
 MIN_REGRESS_ROUNDS = 3  # fewer rounds give no confidence bound
 
 
-def check_models(names) -> tuple[str, ...]:
-    """``names`` as a tuple, each one of the report's models (else an error listing them)."""
+def known_models(exported: Path | None = None) -> list[str]:
+    """The report's models, then the models a user exported into ``exported`` (if it has a manifest)."""
+    user = [] if exported is None else [m for m in load_manifest(exported, missing_ok=True).models if m not in MODELS]
+    return [*MODELS, *user]
+
+
+def check_models(names, exported: Path | None = None) -> tuple[str, ...]:
+    """``names`` as a tuple, each a report model or one exported into ``exported`` (else an error listing them)."""
+    known = known_models(exported)
     for n in names:
-        if n not in MODELS:
-            raise unknown_name("model", n, MODELS)
+        if n not in known:
+            raise unknown_name("model", n, known)
     return tuple(names)
 
 
@@ -81,7 +88,7 @@ class CheckPlan(WritesResults):
     data_dir: str | None = None
 
     def __post_init__(self):
-        check_models(self.models)
+        check_models(self.models, self.exported)
         if self.artifacts and self.reference is None:
             raise InferBenchError("--artifact needs --reference X.keras to compare against.",
                                   "pass the Keras model the artifact was exported from with --reference.")

@@ -12,6 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .data import Dataset
+from .datacheck import check_training_data, explained_fit_errors
 from .errors import unknown_name
 from .fsutil import atomic_path
 from .metrics import accuracy_of_outputs, predicted_classes  # noqa: F401  (re-exported: train.predicted_classes)
@@ -135,10 +136,15 @@ def train_pipeline(x, y, batch_size: int, augment: bool):
 
 def fit_epochs(model, spec: ModelSpec, train_ds, data: Dataset, epochs: int, callbacks: list) -> None:
     """``model.fit`` on ``train_ds`` for ``epochs``, validating on ``data``'s validation split after each."""
+    # The report's OptionalFromValue error and its input-shape mismatch are caught here, before
+    # training, with a message that says what is wrong with the data (datacheck reads only the
+    # dataset's element spec: the training order is untouched).
+    train_ds = check_training_data(train_ds, model, f"{spec.name}'s training data")
     # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
     # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
-    model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
-              validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=callbacks)
+    with explained_fit_errors(spec.name):
+        model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
+                  validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=callbacks)
 
 
 def accuracy(model, x: np.ndarray, y: np.ndarray, binary: bool, batch_size: int = 256) -> float:

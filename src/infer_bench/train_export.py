@@ -10,7 +10,7 @@ unless ``force``.
 
 from __future__ import annotations
 
-import json
+import gc
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,10 +22,12 @@ from . import data as data_mod
 from .export import ARTIFACTS, ExportContext, artifact_filename
 from .environment import package_versions
 from .export.calibration import CALIBRATION_IMAGES
-from .fsutil import sha256_of, write_json_atomic
+from .errors import ArtifactError
+from .fsutil import sha256_of
 from .manifest import Manifest, entry_for, load_manifest
 from .measure import peak_rss_mb
 from .models import MODELS, get_spec
+from .results.history import load_history, save_history
 from .train import QUICK_EPOCHS, QUICK_ROWS, plot_history, train
 
 
@@ -102,6 +104,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
     reuse = (not plan.force and info.get("quick", False) == plan.quick and keras_key in manifest.artifacts
              and _is_current(manifest, keras_key, manifest.artifacts[keras_key].source_sha256))
     dataset = None
+    calibration = None
     limit = QUICK_ROWS if plan.quick else None
 
     def get_data():
@@ -110,6 +113,9 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
             progress.note(f"loading {spec.dataset} for {name}...")
             dataset = data_mod.load_dataset(spec.dataset, plan.data_dir, limit=limit)
         return dataset
+
+    def get_calibration():
+        return calibration if calibration is not None else calibration_images(get_data().x_train)
 
     if reuse:
         model = keras.saving.load_model(keras_path, compile=False, safe_mode=True)
@@ -122,7 +128,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         model, history = result.model, result.history
         history["quick"] = plan.quick
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / "history.json", history)
+        save_history(folder / "history.json", history)
         plot_history(history, folder / "training.png")
         # Stale exports of an earlier model must not survive under the new one.
         for key in [k for k in manifest.artifacts if k[0] == name]:
@@ -136,7 +142,29 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         verdict = "meets" if history["test_accuracy"] >= spec.target_accuracy else "BELOW"
         progress.step(f"{name}: trained, test accuracy {history['test_accuracy']:.2%} ({verdict} the "
                       f"{spec.target_accuracy:.0%} target)")
+        # Keep only the calibration sample and let the data go before exporting: the
+        # ONNX export of an AlexNet needs gigabytes of its own (Cats vs Dogs is 3.4 GiB).
+        calibration = calibration_images(ds.x_train)
+        del ds, result
+        dataset = None
+        gc.collect()
 
+    export_artifacts(model, name, folder, manifest, progress, get_calibration,
+                     source_accuracy=info["test_accuracy"], force=plan.force, quick=plan.quick)
+
+
+def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progress: Progress,
+                     load_calibration: Callable[[], np.ndarray], *, source_accuracy: float, force: bool = False,
+                     quick: bool = False) -> None:
+    """Export ``model`` to every row of ``ARTIFACTS`` into ``folder``, reusing what is up to date.
+
+    An artifact is reused when the manifest lists it intact, made from the
+    current ``.keras`` file by the current recipe (unless ``force``). The
+    manifest is saved after each artifact, so an interrupted run keeps the
+    finished ones. ``load_calibration`` is called only if a static int8
+    artifact has to be made.
+    """
+    keras_path = folder / artifact_filename(name, "keras", "fp32")
     ctx = None
     source_sha = None
     for kind in ARTIFACTS:
@@ -147,19 +175,33 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
             source_sha = sha256_of(keras_path)
         expected_source = source_sha if kind.format != "keras" else (
             manifest.artifacts[key].source_sha256 if key in manifest.artifacts else None)
-        if not plan.force and _is_current(manifest, key, expected_source, kind.recipe):
+        if not force and _is_current(manifest, key, expected_source, kind.recipe):
             progress.step(f"{label} up to date, reused")
             continue
         if ctx is None:
-            ctx = ExportContext(model, name, folder, lambda: calibration_images(get_data().x_train))
+            ctx = ExportContext(model, name, folder, load_calibration)
         t0 = time.perf_counter()
-        kind.make(ctx, path)
+        info = manifest.models.setdefault(name, {})
+        failures = info.pop("export_failures", {})
+        failures.pop(f"{kind.format}/{kind.quantization}", None)
+        try:
+            kind.make(ctx, path)
+        except ArtifactError as exc:
+            # One artifact that cannot be made (e.g. a calibration that fails on this model) must
+            # not cost the others: it is recorded in the manifest, said, and the rest are exported.
+            failures[f"{kind.format}/{kind.quantization}"] = exc.problem
+            manifest.remove(key)  # an earlier file of this artifact is not the current model's
+            manifest.save()
+            progress.step(f"{label} FAILED, left out: {exc}")
+            continue
+        finally:
+            if failures:
+                info["export_failures"] = failures
         sha = sha256_of(path) if kind.format == "keras" else source_sha
         manifest.add(entry_for(manifest, path, model=name, format=kind.format, quantization=kind.quantization,
                                input_shape=list(model.input_shape), input_dtype="float32",
                                output_shape=list(model.output_shape), source_sha256=sha,
-                               source_test_accuracy=info["test_accuracy"], quick=plan.quick,
-                               recipe=kind.recipe))
+                               source_test_accuracy=source_accuracy, quick=quick, recipe=kind.recipe))
         manifest.save()
         progress.step(f"{label} written ({manifest.artifacts[key].bytes / 1e6:.2f} MB, "
                       f"{time.perf_counter() - t0:.1f} s)")
@@ -177,4 +219,4 @@ def artifact_table(manifest: Manifest, models=None) -> list[list]:
 
 def history_of(manifest: Manifest, model: str) -> dict:
     """The training history JSON of a model in this export folder."""
-    return json.loads((manifest.folder / manifest.models[model]["history"]).read_text())
+    return load_history(manifest.folder / manifest.models[model]["history"])

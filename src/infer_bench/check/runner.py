@@ -9,6 +9,12 @@ from ``analysis``; the result is a ``results.check.CheckReport``.
 
 A checksum mismatch, a missing file or an artifact that cannot be loaded or
 run is a FAIL with the reason, and the other artifacts are still checked.
+
+An execution variant is checked like an artifact: an fp32 file run by a
+runtime at another precision it offers (OpenVINO's bf16,
+``runtimes.run_precisions``) is one more entry, labelled with that precision
+and judged by its tolerance row. Where the runtime cannot execute that
+precision on this machine, the variants are skipped and the log says why.
 Each Keras model runs once per check (its outputs are kept for all of its
 artifacts), each test set is loaded once, and every session is closed after use.
 """
@@ -23,21 +29,22 @@ from typing import Callable
 import numpy as np
 
 from ..catalog import REFERENCE_RUNTIME, artifact_format, artifact_quantization, dataset_for_shape
-from ..data import load_test_set
+from ..inputs import InputSpec, input_spec_for
 from ..environment import capture_environment
 from ..errors import ArtifactError, InferBenchError, unknown_name
 from ..manifest import ArtifactEntry, Manifest, load_manifest, verify_entry
 from ..metrics import accuracy_of_outputs
 from ..results.check import CheckReport, CheckResult
 from ..results.store import now_iso
-from ..runtimes import LoadOptions, get_runtime, runtimes_for_format
+from ..runtimes import RUNTIMES, LoadOptions, get_runtime, run_precisions, runtimes_for_format, sets_precision
 from .analysis import (RANDOM_ROWS, REL_DIFF_FLOOR, compare_outputs, differs_from_training, judge, random_inputs,
                        random_inputs_spec)
 from .table import progress_line, summary_line
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, tolerances_to_dict
 
 DEFAULT_BATCH = 256
-BATCH_SIZES = {"fashion_mnist": 256, "cats_vs_dogs": 32}  # 224x224x3 batches are kept small for memory
+# Input bytes per call at most: 32 images of 224x224x3 (batches of big images are kept small for memory).
+BATCH_BYTES = 32 * 224 * 224 * 3 * 4
 
 
 # --- what to check -----------------------------------------------------------------------------
@@ -53,6 +60,8 @@ class _Job:
     path: Path
     entry: ArtifactEntry | None = None  # manifest entry: verify its checksum first
     manifest: Manifest | None = None
+    runtime: str | None = None  # None: the first runtime of its format
+    precision: str | None = None  # what ``runtime`` is told to execute in (an execution variant: bf16)
 
 
 @dataclass
@@ -61,7 +70,7 @@ class _Group:
 
     model: str
     reference: Path | None
-    dataset: str | None  # None: inferred from the reference model's input shape
+    inputs: InputSpec | None  # None: matched to a shipped dataset by the reference model's input shape
     binary: bool | None  # None: inferred from the reference outputs (one output = sigmoid)
     recorded: tuple[float, int] | None = None  # (test accuracy, test rows) recorded at training
     reference_problem: str | None = None  # why the reference cannot be used
@@ -81,7 +90,8 @@ def _groups_from_manifest(exported: Path, models) -> list[_Group]:
         info = manifest.models.get(name, {})
         entries = manifest.entries(models=[name])
         keras = [e for e in entries if e.format == "keras"]
-        group = _Group(name, None, info.get("dataset"), info.get("binary"))
+        inputs = input_spec_for(info, keras[0].input_shape, f"{name!r} in {manifest.path}") if keras else None
+        group = _Group(name, None, inputs, info.get("binary"))
         if "test_accuracy" in info and "test_rows" in info:
             group.recorded = (float(info["test_accuracy"]), int(info["test_rows"]))
         if not keras:
@@ -115,6 +125,25 @@ def _group_for_extras(extra_artifacts, reference) -> _Group | None:
             raise ArtifactError(f"The artifact {str(p)!r} does not exist.", "check the path.")
         group.jobs.append(_Job(reference.stem, artifact_format(p), artifact_quantization(p), p))
     return group
+
+
+def _execution_variants(groups: list[_Group]) -> list[str]:
+    """Add a job for each extra precision a runtime runs an artifact in (an fp32 file as bf16 in
+    OpenVINO); return one note per variant kind this machine cannot execute, saying why."""
+    notes: dict[str, str] = {}
+    for name, runtime in RUNTIMES.items():
+        if not sets_precision(runtime):
+            continue
+        for group in groups:
+            for job in [j for j in group.jobs if j.format in runtime.formats and j.precision is None]:
+                for precision in run_precisions(runtime, job.quantization)[1:]:
+                    reason = runtime.unavailable_reason(precision)
+                    if reason:
+                        notes.setdefault(f"{name}/{precision}", f"{precision} variants via {name}: skipped, {reason}")
+                    else:
+                        group.jobs.append(_Job(job.model, job.format, precision, job.path, job.entry, job.manifest,
+                                               runtime=name, precision=precision))
+    return list(notes.values())
 
 
 def _plan(exported, models, extra_artifacts, reference) -> list[_Group]:
@@ -167,11 +196,10 @@ class _TestSets:
     def __init__(self, data_dir, limit):
         self.data_dir, self.limit, self._cache = data_dir, limit, {}
 
-    def get(self, name: str):
-        if name not in self._cache:
-            x, y = load_test_set(name, self.data_dir, limit=self.limit)
-            self._cache[name] = (np.ascontiguousarray(x, dtype=np.float32), np.asarray(y))
-        return self._cache[name]
+    def get(self, inputs: InputSpec):
+        if inputs not in self._cache:
+            self._cache[inputs] = inputs.test_set(self.data_dir, limit=self.limit)
+        return self._cache[inputs]
 
     def keep_only(self, names) -> None:
         for name in [n for n in self._cache if n not in names]:
@@ -183,9 +211,10 @@ def _run_reference(group: _Group, test_sets: _TestSets, random_spec, log) -> _Re
     session = get_runtime(REFERENCE_RUNTIME).load(group.reference, LoadOptions(device="cpu"))
     try:
         shape = tuple(session.input_shape[1:])
-        dataset = group.dataset or dataset_for_shape(shape, f"The reference model {group.model}")
-        batch = BATCH_SIZES.get(dataset, DEFAULT_BATCH)
-        x, y = test_sets.get(dataset)
+        inputs = group.inputs or InputSpec(dataset_for_shape(shape, f"The reference model {group.model}"))
+        dataset = inputs.label
+        batch = max(1, min(DEFAULT_BATCH, BATCH_BYTES // (4 * int(np.prod(shape)))))
+        x, y = test_sets.get(inputs)
         if tuple(x.shape[1:]) != shape:
             raise InferBenchError(f"{group.model} takes inputs of shape {shape}, but the {dataset} test images "
                                   f"are {tuple(x.shape[1:])}.", "check that the reference model matches its dataset.")
@@ -227,8 +256,8 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
             return failed(f"{kind}: {exc.problem.removeprefix(job.entry.label + ': ')}")
     runtime = None
     try:
-        runtime = runtimes_for_format(job.format)[0]
-        session = get_runtime(runtime).load(job.path, LoadOptions(device="cpu"))
+        runtime = job.runtime or runtimes_for_format(job.format)[0]
+        session = get_runtime(runtime).load(job.path, LoadOptions(device="cpu", precision=job.precision))
         try:
             outputs = _run_batched(session, ref.x, ref.batch)
             random_outputs = _run_batched(session, ref.random_x, ref.batch)
@@ -266,6 +295,7 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
     if random_rows < 1:
         raise InferBenchError(f"random_rows={random_rows!r} is not allowed.", "use a number of rows >= 1.")
     groups = _plan(exported, models, extra_artifacts, reference)
+    skipped_variants = _execution_variants(groups)
     total = sum(len(g.jobs) for g in groups)
     if total == 0:
         raise InferBenchError("There is nothing to check: no artifacts were selected.",
@@ -284,7 +314,7 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
             except Exception as exc:
                 problem = f"the reference Keras model could not be run: {_error_text(exc)}"
         # Keep only test sets a later group (by its known dataset) still needs.
-        test_sets.keep_only({g.dataset for g in groups[i + 1:]} | {None})
+        test_sets.keep_only({g.inputs for g in groups[i + 1:]} | {None})
         for job in group.jobs:
             results.append(_not_run(job, problem) if ref is None else _check_one(job, ref, tolerances))
             log(progress_line(len(results), total, results[-1]))
@@ -292,5 +322,7 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
                          exported=None if exported is None else str(exported), created=created,
                          seconds=time.perf_counter() - start, random_inputs=random_spec,
                          rel_diff_floor=REL_DIFF_FLOOR, reference_runtime=REFERENCE_RUNTIME, environment=environment)
+    for note in skipped_variants:  # said once, beside the summary, not between the progress lines
+        log(note)
     log(summary_line(report))
     return report

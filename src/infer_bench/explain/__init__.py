@@ -13,7 +13,7 @@ Modules, one job each:
 from ..results.explain import Explanation, ModelExplanation, latest_explanation, load_explanation, save_explanation
 from .analysis import REPORT_FIGURES, ModelFigures, ReportFigure, compare_pair, overhead_decomposition, roofline_entry
 from .ceilings import MachineCeilings, bytes_moved_estimate, measure_ceilings, roofline_bound, roofline_floor_ms
-from .costmodel import LayerCost, ModelCost, layer_cost, model_cost
+from .costmodel import LayerCost, ModelCost, UncountedLayer, layer_cost, model_cost, uncounted_sentence
 from .profile import LITERT_PROFILING_NOTE, profile_onnx_layers
 from .runner import run_explain
 from .text import explanation_text, format_explanation
@@ -24,5 +24,6 @@ __all__ = [
     "MachineCeilings", "ModelCost", "ModelExplanation", "ModelFigures", "ReportFigure", "bytes_moved_estimate",
     "compare_pair", "explanation_text", "format_explanation", "latest_explanation", "layer_cost",
     "load_explanation", "measure_ceilings", "model_cost", "overhead_decomposition", "profile_onnx_layers",
-    "roofline_bound", "roofline_entry", "roofline_floor_ms", "run_explain", "save_explanation",
+    "roofline_bound", "roofline_entry", "roofline_floor_ms", "run_explain", "save_explanation", "UncountedLayer",
+    "uncounted_sentence",
 ]

@@ -1,8 +1,11 @@
 """This machine's ceilings, measured at run time, and the roofline floor they put under a model.
 
-Three numbers, each the best of repeated runs (a ceiling is what the machine
+Up to four numbers, each the best of repeated runs (a ceiling is what the machine
 can reach; a busy machine only makes runs slower, so the best run is the
-least disturbed one; the median is kept in ``details`` too):
+least disturbed one; the median is kept in ``details`` too). Each compute
+peak is measured through the runtime that reaches it on this CPU
+(``isa.peak_route``), and ``routes`` records the runtime and instruction set
+each used (with OpenVINO's kernel name where it ran):
 
 * **fp32 peak**: an N x N @ N x N ``MatMul`` (``measure.workloads``, the
   one-node model the regression gate calibrates with) run in ONNX Runtime,
@@ -13,7 +16,13 @@ least disturbed one; the median is kept in ``details`` too):
   int8 initializer weights, int32 out), the kernel ONNX Runtime's int8
   models run on the CPU (dynamic quantization uses it directly; static QDQ
   MatMuls fuse into QLinearMatMul on the same QGEMM). 2 N^3 integer ops
-  per run.
+  per run. On a CPU with VNNI or AMX-INT8 it is measured through OpenVINO
+  instead (``isa.openvino_matmul``: the int8 FullyConnected its int8 models
+  run on, AMX tiles where present).
+* **bf16 peak**: the fp32 product compiled by OpenVINO with its bf16
+  inference precision, on CPUs whose OpenVINO plugin reports BF16
+  (AVX512-BF16, AMX). Elsewhere (this AMD EPYC) it is None, and ``routes``
+  says why: bf16 is not available here.
 * **memory bandwidth**: a numpy copy of a large float32 array into a
   pre-touched one, split into one contiguous chunk per thread (numpy
   releases the GIL while copying). Counted as bytes read + bytes written
@@ -28,7 +37,7 @@ least disturbed one; the median is kept in ``details`` too):
 
 ``fp16`` has no CPU peak of its own here: ONNX Runtime's CPU provider runs
 fp16 models through float32 kernels (with casts), so the roofline uses the
-fp32 peak for fp16.
+fp32 peak for fp16. A bf16 run is bounded by the bf16 peak.
 
 Each is timed through ``measure.time_calls``: one cold call apart, then
 the ``CEILING`` stop rule (``CEILING_QUICK`` for ``quick``).
@@ -47,11 +56,14 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from ..catalog import weight_precision
+from ..environment import cpu_info
 from ..errors import InferBenchError
 from ..measure import CEILING, CEILING_QUICK, StopRule, time_calls
 from ..measure.workloads import matmul_inputs, matmul_session
-from ..runtimes import devices
+from ..runtimes import devices, openvino_rt
 from .costmodel import BYTES_PER_ELEMENT, PRECISIONS, ModelCost
+from .isa import PeakRoute, openvino_matmul, peak_route
 
 
 @dataclass(frozen=True)
@@ -71,26 +83,44 @@ PLANS = {
 }
 
 # Which measured peak bounds compute at each precision (fp16 runs on fp32 kernels on CPU).
-PEAK_FOR_PRECISION = {"fp32": "peak_gflops_fp32", "fp16": "peak_gflops_fp32", "int8": "peak_gops_int8"}
+PEAK_FOR_PRECISION = {"fp32": "peak_gflops_fp32", "fp16": "peak_gflops_fp32", "int8": "peak_gops_int8",
+                      "bf16": "peak_gflops_bf16"}
+
+
+def _positive(name: str, value) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
+        raise InferBenchError(f"MachineCeilings: {name} must be a finite number > 0, got {value!r}.",
+                              "build the ceilings from measured numbers (measure_ceilings).")
 
 
 @dataclass(frozen=True)
 class MachineCeilings:
-    """Measured ceilings of this machine at ``threads`` threads; raw timings in ``details``."""
+    """Measured ceilings of this machine at ``threads`` threads; raw timings in ``details``.
+
+    ``peak_gflops_bf16`` is None where bf16 does not run natively here;
+    ``routes`` holds, per precision, the runtime and instruction set its peak
+    was measured through (``isa.PeakRoute.to_dict``), or why it was not.
+    """
 
     peak_gflops_fp32: float
     peak_gops_int8: float
     memory_gbps: float
     threads: int
+    peak_gflops_bf16: float | None = None
+    routes: dict = field(default_factory=dict)
     details: dict = field(default_factory=dict, compare=False)
 
     def __post_init__(self):
         for name in ("peak_gflops_fp32", "peak_gops_int8", "memory_gbps"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-                raise InferBenchError(f"MachineCeilings: {name} must be a finite number > 0, got {value!r}.")
+            _positive(name, getattr(self, name))
+        if self.peak_gflops_bf16 is not None:
+            _positive("peak_gflops_bf16", self.peak_gflops_bf16)
         if not isinstance(self.threads, int) or self.threads < 1:
-            raise InferBenchError(f"MachineCeilings: threads must be an int >= 1, got {self.threads!r}.")
+            raise InferBenchError(f"MachineCeilings: threads must be an int >= 1, got {self.threads!r}.",
+                                  "pass the thread count the peaks were measured with.")
+        if not isinstance(self.routes, dict):
+            raise InferBenchError(f"MachineCeilings: routes must be a dict, got {type(self.routes).__name__}.",
+                                  "pass {precision: PeakRoute.to_dict()}.")
 
     def peak(self, precision: str) -> float:
         """The compute peak (G op/s) that bounds a model at ``precision``."""
@@ -98,7 +128,12 @@ class MachineCeilings:
             raise InferBenchError(
                 f"Unknown precision {precision!r}.", f"use one of: {', '.join(PEAK_FOR_PRECISION)}."
             )
-        return getattr(self, PEAK_FOR_PRECISION[precision])
+        value = getattr(self, PEAK_FOR_PRECISION[precision])
+        if value is None:
+            why = (self.routes.get(precision) or {}).get("reason") or "it was not measured"
+            raise InferBenchError(f"There is no {precision} peak for this machine: {why}.",
+                                  f"bound {precision} runs only on a machine that executes {precision}.")
+        return value
 
     def to_dict(self) -> dict:
         """The JSON-ready ceilings (an explanation's ``machine``), in field order."""
@@ -116,17 +151,43 @@ def _timed(run, batches, rule: StopRule) -> dict:
             "median_s": statistics.median(samples)}
 
 
+def _rates(method: str, n: int, timing: dict, **extra) -> dict:
+    ops = 2 * n**3
+    return {"method": method, "ops_per_run": ops, **timing, "best_g_per_s": ops / timing["best_s"] / 1e9,
+            "median_g_per_s": ops / timing["median_s"] / 1e9, **extra}
+
+
 def _measure_matmul(n: int, integer: bool, threads: int, plan: CeilingPlan) -> dict:
     run = matmul_session(n, threads, integer)
     timing = _timed(run, matmul_inputs(n, integer), plan.rule)
-    ops = 2 * n**3
-    return {
-        "method": f"onnxruntime {'MatMulInteger uint8 x int8' if integer else 'MatMul float32'} {n}x{n} @ {n}x{n}",
-        "ops_per_run": ops,
-        **timing,
-        "best_g_per_s": ops / timing["best_s"] / 1e9,
-        "median_g_per_s": ops / timing["median_s"] / 1e9,
-    }
+    kind = "MatMulInteger uint8 x int8" if integer else "MatMul float32"
+    return _rates(f"onnxruntime {kind} {n}x{n} @ {n}x{n}", n, timing)
+
+
+def _measure_openvino_matmul(n: int, precision: str, threads: int, plan: CeilingPlan) -> dict:
+    """The MatMul at ``precision`` through OpenVINO (``isa.openvino_matmul``), with the kernel it ran."""
+    run, execution = openvino_matmul(n, precision, threads)
+    # Float inputs in [0, 1): the int8 model quantizes them onto its uint8 grid itself.
+    timing = _timed(run, [np.random.default_rng(1).random((n, n), dtype=np.float32)], plan.rule)
+    kind = {"int8": "int8 FullyConnected (FakeQuantize uint8 x int8)", "bf16": "MatMul, bf16 inference precision",
+            "fp32": "MatMul float32"}[precision]
+    return _rates(f"openvino {kind} {n}x{n} @ {n}x{n}", n, timing, kernels=execution["kernels"],
+                  executed_precision=execution["executed_precision"])
+
+
+def _measure_route(route: PeakRoute, n: int, threads: int, plan: CeilingPlan) -> tuple[dict | None, PeakRoute]:
+    """Measure one precision's peak by its route. An OpenVINO run that does not execute the
+    precision (a hand-set route on the wrong CPU) falls back to ONNX Runtime for int8, to none for bf16."""
+    if route.runtime == "openvino":
+        try:
+            return _measure_openvino_matmul(n, route.precision, threads, plan), route
+        except openvino_rt.PrecisionUnavailable as exc:
+            if route.precision == "bf16":
+                return None, PeakRoute("bf16", None, route.isa, f"not available here: {exc.problem}")
+            route = PeakRoute(route.precision, "onnxruntime", route.isa, exc.problem)
+    if route.runtime is None:
+        return None, route
+    return _measure_matmul(n, integer=route.precision == "int8", threads=threads, plan=plan), route
 
 
 def _measure_copy(mib: int, threads: int, plan: CeilingPlan) -> dict:
@@ -151,35 +212,55 @@ def _measure_copy(mib: int, threads: int, plan: CeilingPlan) -> dict:
     }
 
 
-def measure_ceilings(threads: int | None = None, quick: bool = False) -> MachineCeilings:
-    """Measure fp32 and int8 matrix-multiply peaks and memory bandwidth at ``threads`` threads.
+def cpu_routes() -> dict[str, PeakRoute]:
+    """Each ceiling precision's route on this CPU, from its flags and OpenVINO's capabilities."""
+    flags = cpu_info()["flags"]
+    try:
+        capabilities = openvino_rt.cpu_capabilities()
+    except Exception:  # OpenVINO missing or broken: ONNX Runtime measures what it can
+        capabilities = None
+    return {p: peak_route(p, flags, capabilities) for p in ("fp32", "int8", "bf16")}
+
+
+def measure_ceilings(threads: int | None = None, quick: bool = False,
+                     routes: dict[str, PeakRoute] | None = None) -> MachineCeilings:
+    """Measure fp32, int8 and (where it runs natively) bf16 matrix-multiply peaks and memory
+    bandwidth at ``threads`` threads, each through the runtime that reaches it (``cpu_routes``).
 
     ``threads=None`` means all cores, as for the runtimes. 3-5 s on 2 busy
     cores (``quick``: well under 1 s, smoke-test numbers only). On a busy
     machine the best run can differ a lot between calls; ``details`` keeps
     every run and the 1-minute load average seen before measuring.
+    ``routes``: {precision: PeakRoute} instead of this CPU's (tests).
     """
     if threads is not None and (not isinstance(threads, int) or threads < 1):
-        raise InferBenchError(f"threads must be an int >= 1 or None (all cores), got {threads!r}.")
+        raise InferBenchError(f"threads must be an int >= 1 or None (all cores), got {threads!r}.",
+                              "pass a thread count >= 1, or None for all cores.")
     n_threads = devices.effective_threads(threads)
     plan = PLANS["quick" if quick else "full"]
     load_before = os.getloadavg()[0]
-    fp32 = _measure_matmul(plan.matmul_n, integer=False, threads=n_threads, plan=plan)
-    int8 = _measure_matmul(plan.matmul_n, integer=True, threads=n_threads, plan=plan)
+    routes = dict(cpu_routes() if routes is None else routes)
+    measured = {}
+    for precision in ("fp32", "int8", "bf16"):
+        measured[precision], routes[precision] = _measure_route(routes[precision], plan.matmul_n, n_threads, plan)
     memory = _measure_copy(plan.copy_mib, n_threads, plan)
     details = {
         "plan": "quick" if quick else "full",
         "cpu_count": os.cpu_count(),
         "load_average_1min_before": load_before,
-        "matmul_fp32": fp32,
-        "matmul_int8": int8,
+        "matmul_fp32": measured["fp32"],
+        "matmul_int8": measured["int8"],
+        "matmul_bf16": measured["bf16"],
         "memory_copy": memory,
     }
+    route_info = {p: {**r.to_dict(), "kernels": (measured[p] or {}).get("kernels", [])} for p, r in routes.items()}
     return MachineCeilings(
-        peak_gflops_fp32=fp32["best_g_per_s"],
-        peak_gops_int8=int8["best_g_per_s"],
+        peak_gflops_fp32=measured["fp32"]["best_g_per_s"],
+        peak_gops_int8=measured["int8"]["best_g_per_s"],
         memory_gbps=memory["best_g_per_s"],
         threads=n_threads,
+        peak_gflops_bf16=None if measured["bf16"] is None else measured["bf16"]["best_g_per_s"],
+        routes=route_info,
         details=details,
     )
 
@@ -206,7 +287,8 @@ def roofline_floor_ms(flops, bytes_moved, ceilings: MachineCeilings, precision: 
     """The least time one call can take here: max(flops / peak, bytes_moved / bandwidth), in ms.
 
     ``precision`` picks the peak: fp32 and fp16 use the fp32 peak (CPU runs
-    fp16 on fp32 kernels), int8 the int8 one.
+    fp16 on fp32 kernels), int8 the int8 one, bf16 the bf16 one (an error
+    where bf16 has no peak here).
     """
     return max(roofline_times_ms(flops, bytes_moved, ceilings, precision))
 
@@ -240,12 +322,14 @@ def bytes_moved_estimate(
     more: im2col buffers, re-reads of tiles that fall out of cache, and
     inputs read by each layer.
     """
+    # bf16 stores 2 bytes per element, like fp16: it reads the cost model's fp16 bytes.
+    precision, activation_precision = weight_precision(precision), weight_precision(activation_precision)
     for name, value in (("precision", precision), ("activation_precision", activation_precision)):
         if value not in PRECISIONS:
-            raise InferBenchError(f"Unknown {name} {value!r}.", f"use one of: {', '.join(PRECISIONS)}.")
+            raise InferBenchError(f"Unknown {name} {value!r}.", f"use one of: {', '.join(PRECISIONS)}, bf16.")
     batch = model_cost.batch_size if batch_size is None else batch_size
     if not isinstance(batch, int) or batch < 1:
-        raise InferBenchError(f"batch_size must be an int >= 1, got {batch!r}.")
+        raise InferBenchError(f"batch_size must be an int >= 1, got {batch!r}.", "pass a batch size >= 1.")
     input_per_sample = model_cost.input_bytes // model_cost.batch_size
     # activation_bytes are fp32 (4 B per element); rescale them to activation_precision.
     elements_per_sample = model_cost.activation_bytes // model_cost.batch_size // BYTES_PER_ELEMENT["fp32"]

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Callable
 
 from ..bench import input_rotation
-from ..catalog import dataset_for_shape
 from ..environment import capture_environment
 from ..errors import InferBenchError
+from ..inputs import input_spec_for
 from ..manifest import Manifest, load_manifest, verify_entry
 from ..measure import QUICK, measure_session
 from ..models import MODELS
@@ -118,8 +118,9 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
     keras_model = load_keras_model(paths[("keras", "fp32")], "explain", tf, tf_device)
     cost = model_cost(keras_model, 1)
     info = manifest.models.get(name, {})
-    dataset = info.get("dataset") or dataset_for_shape(keras_entry.input_shape[1:], f"{name!r} in {manifest.path}")
-    rotation = input_rotation(dataset, None, inputs_cache, keras_entry.input_shape)
+    inputs = input_spec_for(info, keras_entry.input_shape, f"{name!r} in {manifest.path}")
+    dataset = inputs.label
+    rotation = input_rotation(inputs, None, inputs_cache, keras_entry.input_shape)
 
     log(f"{name}: profiling ONNX Runtime per layer ...")
     profile = profile_onnx_layers(paths[("onnx", "fp32")], keras_model, rotation.images, threads=threads,
@@ -165,6 +166,7 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
         overhead=analysis.overhead_decomposition(latency, profile.node_total_p50_us / 1e3),
         report=analysis.report_check(name, latency, analysis.bench_by_batch(bench, name, n_threads,
                                                                             keras_entry.bytes)),
+        uncounted=costs["uncounted"],
     )
 
 

@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 from ..catalog import REFERENCE_RUNTIME
 from ..results.explain import Explanation, ModelExplanation
+from .costmodel import uncounted_sentence
 from .words import ms, pct, times
 
 TOP_LAYERS = 6  # layers per model in the printed table
@@ -83,6 +84,9 @@ def model_text(name: str, m: ModelExplanation, threads: int) -> str:
     if m.layer_times:
         top = m.layer_times[0]
         lines.append(f"Most kernel time goes to {top['layer']} ({top['kind']}, {pct(top['share'])}).")
+    uncounted = uncounted_sentence(m.uncounted)
+    if uncounted is not None:
+        lines.append(uncounted)
     return " ".join(lines)
 
 
@@ -104,7 +108,8 @@ def explanation_text(expl: Explanation) -> str:
 
 def _layer_rows(m: ModelExplanation, top: int) -> list[list[str]]:
     """The ``top`` slowest layers as table rows, with each layer's MFLOP and achieved GFLOP/s."""
-    flops = {layer["name"]: layer["flops"] for layer in m.layers}
+    # The profile names a nested model's layers plainly ("conv"), the cost model as "backbone/conv".
+    flops = {name: layer["flops"] for layer in m.layers for name in (layer["name"], layer["name"].rsplit("/", 1)[-1])}
     rows = []
     for t in m.layer_times[:top]:
         f = flops.get(t["layer"])

@@ -2,7 +2,7 @@
 
 Adding a format or a precision is one function in a format module and one row
 in ``ARTIFACTS``. Rows are in dependency order: the SavedModel feeds TFLite,
-the fp32 ONNX file feeds the other ONNX variants.
+the fp32 ONNX file feeds the other ONNX variants and the OpenVINO int8 IR.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from .calibration import CALIBRATION_IMAGES, CALIBRATION_PERCENTILE
 from .keras_formats import export_keras, export_savedmodel
 from .onnx_formats import (ONNX_OPSET, export_onnx_dynamic_int8, export_onnx_fp16, export_onnx_fp32,
                            export_onnx_static_int8)
+from .openvino_formats import export_openvino_static_int8
 from .tflite_formats import export_tflite
 
 _CALIBRATED = f"percentile {CALIBRATION_PERCENTILE} ranges from {CALIBRATION_IMAGES} real training images"
@@ -64,11 +65,16 @@ class ArtifactKind:
 
 
 def artifact_filename(model: str, fmt: str, quantization: str) -> str:
-    """File (or folder) name of an artifact inside ``exported/<model>/``."""
+    """File (or folder) name of an artifact inside ``exported/<model>/``.
+
+    An OpenVINO IR is a folder holding model.xml and model.bin (see ``openvino_formats``).
+    """
     if fmt == "keras":
         return f"{model}.keras"
     if fmt == "savedmodel":
         return f"{model}_savedmodel"
+    if fmt == "openvino":
+        return f"{model}_{quantization}_openvino"
     return f"{model}_{quantization}.{fmt}"
 
 
@@ -93,6 +99,10 @@ ARTIFACTS: tuple[ArtifactKind, ...] = (
     ArtifactKind("onnx", "static_int8",
                  lambda c, p: export_onnx_static_int8(c.path("onnx", "fp32"), p, c.calibration),
                  f"onnxruntime quantize_static, QDQ, per-channel int8 weights, {_CALIBRATED}"),
+    ArtifactKind("openvino", "static_int8",
+                 lambda c, p: export_openvino_static_int8(c.path("onnx", "fp32"), p, c.calibration),
+                 f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, {CALIBRATION_IMAGES} real "
+                 "training images; IR folder (model.xml + model.bin, float parts float32)"),
     *(ArtifactKind("tflite", q, (lambda q: lambda c, p: export_tflite(c.path("savedmodel", "fp32"), p, q,
                                                                        c.calibration))(q), _TFLITE_RECIPES[q])
       for q in QUANTIZATIONS),

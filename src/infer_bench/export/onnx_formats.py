@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..errors import ArtifactError
 from ..fsutil import atomic_path
 from .calibration import CALIBRATION_PERCENTILE
 
@@ -90,8 +91,19 @@ def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray
     # The histogram calibrator prints its progress to stdout; the run's own progress says enough.
     with (tempfile.TemporaryDirectory() as work, atomic_path(path, suffix=".onnx") as tmp,
           contextlib.redirect_stdout(io.StringIO())):
-        quantize_static(str(_preprocessed(fp32_path, Path(work))), str(tmp), Reader(),
-                        quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.Percentile,
-                        extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        try:
+            quantize_static(str(_preprocessed(fp32_path, Path(work))), str(tmp), Reader(),
+                            quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                            calibrate_method=CalibrationMethod.Percentile,
+                            extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})
+        except ValueError as exc:
+            if "bins" not in str(exc):
+                raise
+            # numpy's histogram refuses a range too narrow for its bins at that magnitude: an
+            # activation that is (nearly) constant on every calibration image, e.g. in an untrained model.
+            raise ArtifactError(
+                f"ONNX Runtime's percentile calibration of {fp32_path.name} failed: an activation is (nearly) "
+                f"constant over the {len(calibration)} calibration images, so its histogram has no range ({exc}).",
+                "calibrate on more varied images (--calibration-images), or check that the model is trained; "
+                "the other artifacts are exported anyway.") from exc

@@ -9,16 +9,17 @@ can print.
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from collections import defaultdict
 from pathlib import Path
 
-from ..catalog import QUANTIZATIONS, REFERENCE_RUNTIME, compute_precision
+from ..catalog import PRECISIONS, REFERENCE_RUNTIME, compute_precision, weight_precision
+from ..errors import ArtifactError
 from ..fsutil import atomic_path
 from ..results.bench import BenchResult
 from ..results.explain import Explanation
+from ..results.history import load_history
 from .tables import best_by_variant
 
 DPI = 110
@@ -26,11 +27,17 @@ PANEL_WIDTH_IN = 7.0
 BAR_HEIGHT_IN = 0.28  # per bar in the horizontal bar charts
 TOP_LAYERS = 8  # bars per model in the per-layer figure
 COLORS = {REFERENCE_RUNTIME: "#7f7f7f", "keras_call": "#bcbd22", "tf_function": "#ff7f0e",
-          "onnxruntime": "#1f77b4", "litert": "#2ca02c"}
+          "onnxruntime": "#1f77b4", "litert": "#2ca02c", "openvino": "#e377c2"}
 DEFAULT_COLOR = "#9467bd"
 # Latency-vs-batch lines: colour = runtime, line style = precision, marker = format, hollow marker = CUDA.
-LINESTYLES = dict(zip(QUANTIZATIONS, ("-", "--", ":", "-.")))  # fp32, fp16, dynamic_int8, static_int8
-MARKERS = {"keras": "o", "savedmodel": "s", "onnx": "^", "tflite": "D"}
+# fp32, fp16, dynamic_int8, static_int8, bf16
+LINESTYLES = dict(zip(PRECISIONS, ("-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)))))
+MARKERS = {"keras": "o", "savedmodel": "s", "onnx": "^", "tflite": "D", "openvino": "P"}
+# The roofline's ceilings: (compute precision, explanation key, line style, colour). A point is
+# drawn in the colour of the ceiling of the precision it ran in (fp16 runs on the fp32 one on CPU).
+CEILING_LINES = (("fp32", "peak_gflops_fp32", "-", "black"), ("int8", "peak_gops_int8", "--", "#8c564b"),
+                 ("bf16", "peak_gflops_bf16", "-.", "#17becf"))
+CEILING_OF = {"fp16": "fp32"}
 
 
 def _figure(width: float, height: float):
@@ -172,9 +179,11 @@ def roofline_missing(explain: Explanation | None, results=()) -> str | None:
 def roofline_points(results, explain: Explanation) -> list[dict]:
     """One point per CPU model x variant at batch 1 and at its best batch.
 
-    Intensity = FLOPs of one call / weight bytes at the artifact's precision
-    (weights are read once per call; activations are not counted), so it grows
-    with the batch size. Achieved G op/s = FLOPs per row x rows/s.
+    Intensity = FLOPs of one call / weight bytes at the precision it ran in
+    (bf16 weights are 2 bytes, like fp16; weights are read once per call;
+    activations are not counted), so it grows with the batch size. Achieved
+    G op/s = FLOPs per row x rows/s. ``ceiling`` is the precision whose peak
+    bounds the point: the one it ran in (fp16 on CPU: fp32's).
     """
     on_cpu = [r for r in _measured(results) if r.device == "cpu"]
     best = best_by_variant(on_cpu)
@@ -185,59 +194,81 @@ def roofline_points(results, explain: Explanation) -> list[dict]:
         if info is None:
             continue
         flops = _positive(info.flops)
-        weight = _positive(info.weight_bytes.get(compute_precision(k[2])))
+        weight = _positive(info.weight_bytes.get(weight_precision(k[2])))
         if flops is None or weight is None:
             continue
         for kind, r in (("batch 1", first.get(k)), ("best batch", best.get(k))):
             if r is None or (kind == "best batch" and r.batch_size == 1 and k in first):
                 continue
+            precision = compute_precision(r.quantization)
             points.append({"model": r.model, "label": variant_label(r), "kind": kind, "batch_size": r.batch_size,
-                           "precision": compute_precision(r.quantization), "intensity": flops * r.batch_size / weight,
+                           "precision": precision, "ceiling": CEILING_OF.get(precision, precision),
+                           "intensity": flops * r.batch_size / weight,
                            "gops": flops * r.throughput_rows_per_s / 1e9})
     return points
+
+
+def roofline_ceilings(explain: Explanation) -> dict[str, float]:
+    """{precision: peak G op/s} of every ceiling the explanation measured (bf16 only where it runs)."""
+    peaks = {p: _positive(explain.machine.get(key)) for p, key, _, _ in CEILING_LINES}
+    return {p: v for p, v in peaks.items() if v is not None}
 
 
 def roofline(results, explain: Explanation | None, path: str | Path) -> Path | None:
     """Achieved G op/s against arithmetic intensity, under the machine's measured ceilings.
 
-    Lines: memory bandwidth x intensity up to the fp32 peak (solid) and the
-    int8 peak (dashed, when measured). Points: circles at batch 1, triangles at
-    each variant's best batch; one colour per model. Returns None (draws
-    nothing) when ``roofline_missing`` gives a reason.
+    Lines: memory bandwidth x intensity up to each measured peak: fp32
+    (solid, black), int8 (dashed) and bf16 (dash-dot, on CPUs that run it),
+    labelled with the runtime and instruction set that reached it. Points:
+    circles at batch 1, triangles at each variant's best batch; fill colour =
+    model, edge colour = the ceiling of the precision the point ran in (a
+    point whose ceiling was not measured is drawn with a red edge). Returns
+    None (draws nothing) when ``roofline_missing`` gives a reason.
     """
     if roofline_missing(explain, results):
         return None
     machine = explain.machine
     bw = float(machine["memory_gbps"])
-    peaks = [("fp32 peak", float(machine["peak_gflops_fp32"]), "-")]
-    if _positive(machine.get("peak_gops_int8")):
-        peaks.append(("int8 peak", float(machine["peak_gops_int8"]), "--"))
+    peaks = roofline_ceilings(explain)
     points = roofline_points(results, explain)
     xs = [p["intensity"] for p in points]
-    lo = min(min(xs), min(pk for _, pk, _ in peaks) / bw) / 4
-    hi = max(max(xs), max(pk for _, pk, _ in peaks) / bw) * 4
+    lo = min(min(xs), min(peaks.values()) / bw) / 4
+    hi = max(max(xs), max(peaks.values()) / bw) * 4
     fig = _figure(PANEL_WIDTH_IN + 1, 5.0)
     ax = fig.add_subplot()
     grid = [lo * (hi / lo) ** (i / 200) for i in range(201)]
-    for name, peak, style in peaks:
-        ax.plot(grid, [min(peak, bw * x) for x in grid], style, color="black", linewidth=1.2,
-                label=f"{name} {peak:,.0f} G op/s, memory {bw:,.1f} GB/s")
+    edge = {}
+    for precision, _, style, color in CEILING_LINES:
+        if precision not in peaks:
+            continue
+        edge[precision] = color
+        ax.plot(grid, [min(peaks[precision], bw * x) for x in grid], linestyle=style, color=color, linewidth=1.2,
+                label=f"{precision} peak {peaks[precision]:,.0f} G op/s{_route_words(machine, precision)}")
     colors = ["#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd"]
     for i, model in enumerate(dict.fromkeys(p["model"] for p in points)):
         for kind, marker in (("batch 1", "o"), ("best batch", "^")):
             ps = [p for p in points if p["model"] == model and p["kind"] == kind]
             if ps:
-                ax.scatter([p["intensity"] for p in ps], [p["gops"] for p in ps], marker=marker, s=22,
-                           color=colors[i % len(colors)], alpha=0.8, label=f"{model}, {kind}")
+                ax.scatter([p["intensity"] for p in ps], [p["gops"] for p in ps], marker=marker, s=26,
+                           color=colors[i % len(colors)], edgecolors=[edge.get(p["ceiling"], "red") for p in ps],
+                           linewidths=1.2, alpha=0.85, label=f"{model}, {kind}")
+    ax.plot([], [], " ", label=f"memory {bw:,.1f} GB/s; point edge = its precision's ceiling")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("arithmetic intensity (FLOPs per weight byte per call)")
     ax.set_ylabel("achieved G op/s (log)")
-    ax.set_title("Roofline (CPU): measured points under this machine's ceilings", fontsize=10)
+    ax.set_title("Roofline (CPU): each point under the ceiling of the precision it ran in", fontsize=10)
     ax.grid(which="both", alpha=0.3)
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     return _save(fig, path)
+
+
+def _route_words(machine: dict, precision: str) -> str:
+    """" (openvino, AMX-BF16)": how the explanation says a peak was reached ("" where it does not)."""
+    route = (machine.get("routes") or {}).get(precision) or {}
+    said = [str(route[k]) for k in ("runtime", "isa") if route.get(k)]
+    return f" ({', '.join(said)})" if said else ""
 
 
 # --- per-layer time ---------------------------------------------------------------------------
@@ -338,8 +369,8 @@ def training_curves(exported: str | Path, models: dict, out_dir: str | Path) -> 
         hist = exported / info["history"] if info.get("history") else None
         if hist is not None and hist.is_file():
             try:
-                curves = json.loads(hist.read_text()).get("curves") or {}
-            except (OSError, ValueError):
+                curves = load_history(hist).get("curves") or {}
+            except ArtifactError:
                 continue
             if curves:
                 written[model] = draw_training_curves(curves, model, dst)

@@ -164,8 +164,8 @@ def accuracy_section(check: CheckReport | None, check_path: Path | None, problem
 # --- explanation ------------------------------------------------------------------------------
 
 
-CEILINGS = (("peak_gflops_fp32", "fp32 peak", "GFLOP/s"), ("peak_gops_int8", "int8 peak", "G op/s"),
-            ("memory_gbps", "memory bandwidth", "GB/s"))
+CEILINGS = (("peak_gflops_fp32", "fp32 peak", "GFLOP/s"), ("peak_gflops_bf16", "bf16 peak", "GFLOP/s"),
+            ("peak_gops_int8", "int8 peak", "G op/s"), ("memory_gbps", "memory bandwidth", "GB/s"))
 COST_HEADERS = ["model", "FLOPs", "MACs", "params", "weights MB fp32", "fp16", "int8"]
 PAIR_HEADERS = ["a", "b", "FLOPs", "weight bytes", "ONNX Runtime time", "model.predict time", "in words"]
 
@@ -199,6 +199,11 @@ def explain_section(explain: Explanation | None, explain_path: Path | None, prob
                 if is_number(explain.machine.get(k))]
     if ceilings:
         lines += ["Measured ceilings of this machine: " + ", ".join(ceilings) + ".", ""]
+    routes = explain.machine.get("routes") or {}
+    if routes:
+        said = [f"{p} {r['runtime']} ({r['isa']})" if r.get("runtime") else f"{p} not measured ({r.get('reason', '')})"
+                for p, r in routes.items() if isinstance(r, dict)]
+        lines += ["How each peak was reached: " + "; ".join(said) + ".", ""]
     cost_rows = _cost_rows(explain)
     if cost_rows:
         lines += ["Cost of one row:", "", md_table(cost_rows, COST_HEADERS), ""]
@@ -230,7 +235,7 @@ def _training_row(name: str, info: dict) -> list[str]:
     if is_number(st.get("std_pts")) and is_number(st.get("range_pts")):
         stability = (f"std {st['std_pts']:.2f} pts, range {st['range_pts']:.2f} pts over the last "
                      f"{st.get('epochs', '?')} epoch(s)")
-    return [name, info.get("dataset", ""), percent(acc), percent(target), met, stability,
+    return [name, info.get("dataset") or info.get("data", ""), percent(acc), percent(target), met, stability,
             str(info.get("test_rows", "")), "yes" if info.get("quick") else "no"]
 
 
@@ -253,9 +258,12 @@ def training_section(exported: Path, manifest, problem: str | None, bench_models
     not_listed = [m for m in bench_models if m not in manifest.models]
     if not_listed:
         lines += [missing(f"Benchmarked but not in this manifest: {', '.join(not_listed)}."), ""]
-    for name in manifest.models:
+    for name, info in manifest.models.items():
         if name in curves:
             lines += [image(curves[name], out_dir, f"{name} training curves"), ""]
+        elif info.get("source_model"):
+            lines += [f"{name}: a user's model, exported from `{info['source_model']}` with `infer-bench export` "
+                      "(not trained here, so no training curves).", ""]
         else:
             lines += [missing(f"{name}: no training curves or history found in {exported}."), ""]
     return lines

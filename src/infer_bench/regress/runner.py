@@ -20,6 +20,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from ..bench import input_rotation
+from ..inputs import InputSpec
 from ..environment import capture_environment
 from ..errors import InferBenchError
 from ..measure import REGRESSION_BLOCK, time_calls
@@ -111,7 +112,7 @@ def measure_cases(cases: Sequence[str], rounds: int, threads: int, seed: int = 0
             session = get_runtime(runtime).load(artifacts[(model, fmt)], LoadOptions(threads=threads))
             sessions.append(session)
             run = with_slowdown(session.run, slowdowns[name]) if name in slowdowns else session.run
-            runs[name] = (run, input_rotation(get_spec(model).dataset, data_dir, inputs).batches(batch))
+            runs[name] = (run, input_rotation(InputSpec(get_spec(model).dataset), data_dir, inputs).batches(batch))
         with MemoryContention() if with_contention else nullcontext():
             return measure_ratios(runs, rounds, threads, seed=seed, log=log)
     finally:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from ..catalog import DEVICES, FORMATS, QUANTIZATIONS
+from ..catalog import DEVICES, FORMATS, PRECISIONS
 from ..errors import InferBenchError
 from ..measure import SUMMARY_KEYS, ColdStart, LatencyStats, Measurement, peak_rss_mb as _peak_rss_mb
 from . import store
@@ -51,7 +51,9 @@ class BenchResult:
     """One benchmarked case: what ran, how fast, and the raw samples.
 
     ``device``/``providers``/``threads`` describe what actually ran (from the
-    session), not what was asked for. A skipped case has ``skipped_reason`` set
+    session), not what was asked for; so does ``quantization``: the precision
+    the case executed in (for OpenVINO read back from the compiled model, with
+    the details in ``extra["execution"]``). A skipped case has ``skipped_reason`` set
     and every measurement field None. ``extra`` is free-form JSON-able detail.
     """
 
@@ -82,7 +84,9 @@ class BenchResult:
             if not isinstance(v, str) or not v:
                 raise ValueError(f"{name}={v!r} must be a non-empty string")
         _choice("format", self.format, FORMATS)
-        _choice("quantization", self.quantization, QUANTIZATIONS)
+        # The precision that executed: an artifact precision, or an execution precision (bf16)
+        # of an fp32 artifact. Older files hold a subset of these names, so they still load.
+        _choice("quantization", self.quantization, PRECISIONS)
         _choice("device", self.device, DEVICES)
         # Normalise sequences to tuples so a result is immutable and JSON lists load back equal.
         object.__setattr__(self, "providers", tuple(self.providers))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +77,9 @@ class ModelExplanation:
     roofline: dict[str, dict]
     overhead: dict[str, Any]
     report: dict[str, Any]
+    # Layers the cost model could not count (name, kind, params, weight_bytes, param_share);
+    # absent from files written before the cost model listed them.
+    uncounted: list[dict] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         """The model's JSON object, keys in the file's order (a deep copy)."""
@@ -87,7 +90,7 @@ class ModelExplanation:
         """Read one model's JSON object; a clear error naming what is missing or of the wrong type."""
         _need(isinstance(data, dict), source, f"a model entry is {type(data).__name__}, not an object")
         names = [f.name for f in fields(cls)]
-        _missing_keys(data, names, source, "a model entry")
+        _missing_keys(data, [n for n in names if n != "uncounted"], source, "a model entry")
         for key in ("flops", "macs", "params", "activation_bytes", "input_bytes"):
             value = data[key]
             _need(isinstance(value, int) and not isinstance(value, bool), source, f"{key} is {value!r}, not an int")
@@ -96,7 +99,8 @@ class ModelExplanation:
             _need(isinstance(data[key], dict), source, f"{key} is not an object")
         for key in ("layers", "layer_times"):
             _need(isinstance(data[key], list), source, f"{key} is not a list")
-        return cls(**{k: copy.deepcopy(data[k]) for k in names})
+        _need(isinstance(data.get("uncounted", []), list), source, "uncounted is not a list")
+        return cls(**{k: copy.deepcopy(data[k]) for k in names if k in data})
 
 
 # Top-level keys of the file in their order, after schema_version (environment is optional).

@@ -1,15 +1,16 @@
 """The runtimes, in one table: name -> runtime object with ``name``, ``formats``, ``load``.
 
 Importing this package is cheap: each runtime imports TensorFlow, ONNX
-Runtime or LiteRT only inside its ``load``. Adding a runtime is one new
+Runtime, LiteRT or OpenVINO only inside its ``load``. Adding a runtime is one new
 module here and one row in ``RUNTIMES``.
 """
 
 from __future__ import annotations
 
 from ..errors import unknown_name
-from . import keras_call, keras_predict, litert_rt, onnxruntime_rt, tf_function
-from .base import DEVICES, BasicSession, LoadOptions, Runtime, Session
+from . import keras_call, keras_predict, litert_rt, onnxruntime_rt, openvino_rt, tf_function
+from .base import (DEVICES, BasicSession, LoadOptions, PrecisionUnavailable, Runtime, Session, executed_precision,
+                   execution_details, run_precisions, runtime_devices, sets_precision)
 
 RUNTIMES: dict[str, Runtime] = {
     rt.name: rt
@@ -19,6 +20,7 @@ RUNTIMES: dict[str, Runtime] = {
         tf_function.RUNTIME,  # one traced tf.function, XLA with LoadOptions.jit_compile
         onnxruntime_rt.RUNTIME,  # ONNX Runtime, CPU or CUDA
         litert_rt.RUNTIME,  # LiteRT Interpreter, CPU, XNNPACK by default
+        openvino_rt.RUNTIME,  # OpenVINO CPU plugin: fp32 forced, bf16 where the CPU has it, int8 IR
     )
 }
 
@@ -49,9 +51,15 @@ __all__ = [
     "RUNTIMES",
     "BasicSession",
     "LoadOptions",
+    "PrecisionUnavailable",
     "Runtime",
     "Session",
+    "executed_precision",
+    "execution_details",
     "formats",
     "get_runtime",
+    "run_precisions",
+    "runtime_devices",
     "runtimes_for_format",
+    "sets_precision",
 ]

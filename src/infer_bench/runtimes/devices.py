@@ -37,7 +37,10 @@ PIP_PACKAGES = {
     "keras": "keras",
     "onnxruntime": "onnxruntime-gpu",
     "ai_edge_litert": "ai-edge-litert",
+    "openvino": "openvino",
 }
+
+OPENVINO_CPU_ONLY = "infer-bench runs OpenVINO on its CPU plugin only (its GPU plugin is for Intel GPUs, not CUDA)"
 
 LITERT_CPU_ONLY = "LiteRT's Python interpreter runs on CPU only (it has no CUDA backend)"
 
@@ -125,6 +128,7 @@ _ENGINE_CHECKS = {
     "tensorflow": _tensorflow_gpu_reason,
     "onnxruntime": _onnxruntime_gpu_reason,
     "litert": lambda: LITERT_CPU_ONLY,
+    "openvino": lambda: OPENVINO_CPU_ONLY,
 }
 
 

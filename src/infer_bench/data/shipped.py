@@ -1,23 +1,26 @@
-"""Real datasets: where to find them, checksum checks, and preprocessing as the report did.
+"""The shipped datasets (Fashion-MNIST, Cats vs Dogs): where to find them, checksums, the report's array loaders.
 
-Search order for a dataset folder (first that holds the files wins):
-``--data-dir``, ``$INFER_BENCH_DATA``, ``../shared/data`` next to the checkout
-(or the current folder), the Keras cache (``~/.keras/datasets``), and only then
-the public download URLs. Without network the error says where it looked.
+An explicit ``--data-dir`` is the only place looked: if it lacks the files, that is an
+error naming it and what is missing, never a silent fall-back to other data. Without
+one, the search order (first that holds the files wins) is ``$INFER_BENCH_DATA``,
+``../shared/data`` next to the checkout (or the current folder), the Keras cache
+(``~/.keras/datasets``), and only then the public download URLs. Without network the
+error says where it looked.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, unknown_name
-from .idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from ..errors import DataError, unknown_name
+from ..idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx
+from .files import list_class_images, read_image_files
+from .preprocess import Preprocess
 
 SPLIT_SEED = 42
 VALIDATION_SHARE = 0.2
@@ -31,9 +34,9 @@ FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
 CATSDOGS_CLASSES = ("cats", "dogs")  # alphabetical, as image_dataset_from_directory labels them
 CATSDOGS_SIZE = (224, 224)
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif"}
 FASHION_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 CATSDOGS_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+CATSDOGS_FIX = "point --data-dir at a folder with train/ and validation/ class folders (cats/, dogs/) of JPEGs."
 DATASET_FOLDERS = {"fashion_mnist": "fashion-mnist", "cats_vs_dogs": "cats-vs-dogs"}
 
 
@@ -58,16 +61,19 @@ class Dataset:
 
 def _repo_shared_candidates() -> list[Path]:
     here = Path(__file__).resolve()
-    # src/infer_bench/data.py -> checkout root is parents[2]; shared/ sits beside it.
-    roots = [here.parents[2], Path.cwd()]
+    # src/infer_bench/data/shipped.py -> checkout root is parents[3]; shared/ sits beside it.
+    roots = [here.parents[3], Path.cwd()]
     return [r.parent / "shared" / "data" for r in roots]
 
 
 def candidate_roots(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
-    """The places searched for dataset folders, in order, with a label for each."""
-    out: list[tuple[str, Path]] = []
+    """The places searched for dataset folders, in order, with a label for each.
+
+    An explicit ``data_dir`` is the only place: the user named it, so nothing else may stand in for it.
+    """
     if data_dir:
-        out.append(("--data-dir", Path(data_dir)))
+        return [("--data-dir", Path(data_dir))]
+    out: list[tuple[str, Path]] = []
     if os.environ.get("INFER_BENCH_DATA"):
         out.append(("$INFER_BENCH_DATA", Path(os.environ["INFER_BENCH_DATA"])))
     for p in _repo_shared_candidates():
@@ -115,17 +121,44 @@ def verify_checksums(folder: Path, relative_paths: list[str]) -> None:
             )
 
 
+def _search(data_dir, names: tuple[str, ...], missing_of, title: str, layout: str) -> tuple[Path | None, list[Path]]:
+    """The first candidate folder (each root's ``names`` subfolders, then the root) that lacks nothing.
+
+    Returns (folder or None, the folders looked in). With an explicit ``data_dir`` that
+    lacks the data, raises a DataError naming it and what is missing.
+    """
+    looked = []
+    for _, root in candidate_roots(data_dir):
+        for folder in [root / n for n in names] + [root]:
+            looked.append(folder)
+            if not missing_of(folder):
+                return folder, looked
+    if data_dir:
+        first = Path(data_dir) / names[0]
+        raise DataError(
+            f"The data folder given with --data-dir ({data_dir}) holds no {title}: {first} lacks "
+            f"{', '.join(missing_of(first))}, and so does {data_dir} itself.",
+            f"put {layout} in {data_dir}, or leave --data-dir out to use $INFER_BENCH_DATA or the shipped data.")
+    return None, looked
+
+
+def _fashion_missing(folder: Path) -> list[str]:
+    return [f for f in FASHION_FILES.values() if not (folder / f).exists()]
+
+
+def _catsdogs_missing(folder: Path) -> list[str]:
+    return [f"{s}/{c}/" for s in ("train", "validation") for c in CATSDOGS_CLASSES if not (folder / s / c).is_dir()]
+
+
 def find_fashion_mnist(data_dir=None, download: bool = True) -> tuple[Path, bool]:
     """Return (folder with the four IDX files, whether it is a checksummed shipped folder)."""
-    looked = []
-    for label, root in candidate_roots(data_dir):
-        for folder in (root / "fashion-mnist", root):
-            looked.append(folder)
-            if all((folder / f).exists() for f in FASHION_FILES.values()):
-                return folder, True
+    found, looked = _search(data_dir, ("fashion-mnist",), _fashion_missing, "Fashion-MNIST",
+                            "fashion-mnist/ with the four *-ubyte.gz files")
+    if found:
+        return found, True
     cache = _keras_cache() / "fashion-mnist"
     looked.append(cache)
-    if all((cache / f).exists() for f in FASHION_FILES.values()):
+    if not _fashion_missing(cache):
         return cache, False
     if download:
         try:
@@ -153,11 +186,8 @@ def _split(x: np.ndarray, y: np.ndarray, share: float = VALIDATION_SHARE, seed: 
     return x[train], y[train], x[val], y[val]
 
 
-def load_fashion_mnist(data_dir=None, limit: int | None = None) -> Dataset:
-    """Fashion-MNIST: pixels / 255 as float32 with a channel axis, 80/20 train/val split (seed 42).
-
-    ``limit`` keeps the first ``limit`` rows of each split (for ``--quick`` runs and tests).
-    """
+def read_fashion_mnist(data_dir=None) -> tuple[Path, dict[str, np.ndarray]]:
+    """The raw uint8 Fashion-MNIST arrays ({x_train, y_train, x_test, y_test}) and their folder, checksummed."""
     folder, shipped = find_fashion_mnist(data_dir)
     if shipped:
         verify_checksums(folder, list(FASHION_FILES.values()))
@@ -167,6 +197,15 @@ def load_fashion_mnist(data_dir=None, limit: int | None = None) -> Dataset:
         if len(arrays[f"x_{part}"]) != len(arrays[f"y_{part}"]):
             raise DataError(f"Fashion-MNIST {part} images ({len(arrays[f'x_{part}'])}) and labels "
                             f"({len(arrays[f'y_{part}'])}) differ in count.", "restore the original files.")
+    return folder, arrays
+
+
+def load_fashion_mnist(data_dir=None, limit: int | None = None) -> Dataset:
+    """Fashion-MNIST: pixels / 255 as float32 with a channel axis, 80/20 train/val split (seed 42).
+
+    ``limit`` keeps the first ``limit`` rows of each split (for ``--quick`` runs and tests).
+    """
+    folder, arrays = read_fashion_mnist(data_dir)
     x_train, y_train, x_val, y_val = _split(arrays["x_train"], arrays["y_train"])
     x_test, y_test = arrays["x_test"], arrays["y_test"]
 
@@ -182,20 +221,14 @@ def load_fashion_mnist(data_dir=None, limit: int | None = None) -> Dataset:
 
 def find_cats_vs_dogs(data_dir=None, download: bool = True) -> tuple[Path, bool]:
     """Return (folder holding train/ and validation/ class folders, whether it is shipped)."""
-    looked = []
-
-    def ok(folder: Path) -> bool:
-        return all((folder / s / c).is_dir() for s in ("train", "validation") for c in CATSDOGS_CLASSES)
-
-    for label, root in candidate_roots(data_dir):
-        for folder in (root / "cats-vs-dogs", root / "cats_and_dogs_filtered", root):
-            looked.append(folder)
-            if ok(folder):
-                return folder, True
+    found, looked = _search(data_dir, ("cats-vs-dogs", "cats_and_dogs_filtered"), _catsdogs_missing,
+                            "Cats vs Dogs", "cats-vs-dogs/{train,validation}/{cats,dogs}/*.jpg")
+    if found:
+        return found, True
     cache = _keras_cache()
     for folder in (cache / "cats_and_dogs_filtered", cache / "cats_and_dogs_filtered_extracted" / "cats_and_dogs_filtered"):
         looked.append(folder)
-        if ok(folder):
+        if not _catsdogs_missing(folder):
             return folder, False
     err = None
     if download:
@@ -204,7 +237,7 @@ def find_cats_vs_dogs(data_dir=None, download: bool = True) -> tuple[Path, bool]
 
             path = Path(keras.utils.get_file("cats_and_dogs_filtered.zip", CATSDOGS_URL, extract=True))
             for folder in (path / "cats_and_dogs_filtered", path.parent / "cats_and_dogs_filtered", path):
-                if ok(folder):
+                if not _catsdogs_missing(folder):
                     return folder, False
         except Exception as exc:
             err = exc
@@ -216,53 +249,29 @@ def find_cats_vs_dogs(data_dir=None, download: bool = True) -> tuple[Path, bool]
     )
 
 
-def list_images(folder: Path) -> list[Path]:
-    """Image files in a class folder, sorted; other files are skipped with a warning."""
-    files = []
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES:
-            files.append(p)
-        elif p.is_file():
-            warnings.warn(f"skipping {p}: not an image file (suffix {p.suffix or 'none'})", stacklevel=2)
-    return files
-
-
 def decode_images(paths: list[Path], size=CATSDOGS_SIZE) -> tuple[np.ndarray, list[int]]:
     """Decode and resize images to ``size`` RGB in [0, 1], as image_dataset_from_directory does.
 
-    Uses TensorFlow's decoder and bilinear ``tf.image.resize`` (Keras' loader's
-    defaults), one file at a time so an unreadable file is skipped with a
-    warning that names it, instead of crashing a training epoch later.
-    Returns the stacked images and the indices of ``paths`` that were kept.
+    One file at a time (TensorFlow's decoder, bilinear ``tf.image.resize``), so an
+    unreadable file is skipped with a warning that names it. Returns the stacked
+    images and the indices of ``paths`` that were kept.
     """
-    import tensorflow as tf
+    return read_image_files(paths, Preprocess(size[0], size[1], 3, "1/255"))
 
-    out = np.empty((len(paths), *size, 3), dtype=np.float32)
-    kept = []
-    for i, p in enumerate(paths):
-        try:
-            img = tf.io.decode_image(tf.io.read_file(str(p)), channels=3, expand_animations=False)
-        except (tf.errors.InvalidArgumentError, tf.errors.NotFoundError, ValueError) as exc:
-            warnings.warn(f"skipping unreadable image {p}: {str(exc).splitlines()[0][:120]}", stacklevel=2)
-            continue
-        out[len(kept)] = tf.image.resize(img, size, method="bilinear").numpy() / 255.0
-        kept.append(i)
-    return out[: len(kept)], kept
+
+def catsdogs_files(folder: Path, root: Path, shipped: bool,
+                   limit_per_class: int | None = None) -> tuple[list[Path], np.ndarray]:
+    """The image paths and labels of one Cats vs Dogs split folder (checksummed when shipped); nothing decoded."""
+    paths, labels = list_class_images(folder, CATSDOGS_CLASSES, CATSDOGS_FIX, limit_per_class)
+    if shipped:
+        verify_checksums(root, [str(p.relative_to(root)) for p in paths])
+    return paths, labels
 
 
 def _load_split(folder: Path, limit_per_class: int | None, root: Path, shipped: bool):
-    paths, labels = [], []
-    for label, cls in enumerate(CATSDOGS_CLASSES):
-        files = list_images(folder / cls)[:limit_per_class]
-        if not files:
-            raise DataError(f"{folder / cls} holds no images.",
-                            "point --data-dir at a folder with train/ and validation/ class folders of JPEGs.")
-        paths += files
-        labels += [label] * len(files)
-    if shipped:
-        verify_checksums(root, [str(p.relative_to(root)) for p in paths])
+    paths, labels = catsdogs_files(folder, root, shipped, limit_per_class)
     x, kept = decode_images(paths)
-    return x, np.asarray(labels, dtype=np.int64)[kept]
+    return x, labels[kept]
 
 
 def load_cats_vs_dogs(data_dir=None, limit: int | None = None) -> Dataset:

@@ -1,0 +1,56 @@
+"""OpenVINO exports: static int8 IR by NNCF post-training quantization of the fp32 ONNX file.
+
+The IR is two files (``model.xml``, the graph, and ``model.bin``, the
+weights), and one is useless without the other. They are written into one
+folder, like the SavedModel, rather than as ``<name>.xml`` + ``<name>.bin``
+side by side, because then:
+
+- the write is atomic as a whole: both files go into a temporary folder that
+  is renamed into place in one step (two file renames could leave a new
+  ``.xml`` beside an old ``.bin`` after a crash between them);
+- the manifest's checksum and size cover both files with no special case
+  (``fsutil.sha256_of`` / ``size_of`` hash and sum a folder's files), so a
+  damaged or swapped ``.bin`` fails the checksum like any other artifact.
+
+The runtime reads ``<folder>/model.xml`` (``catalog.OPENVINO_MARKER``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..catalog import OPENVINO_MARKER
+from ..errors import DataError
+from ..fsutil import atomic_path
+
+
+def export_openvino_static_int8(fp32_onnx: Path, folder: Path, calibration: np.ndarray) -> None:
+    """Quantize the fp32 ONNX model with ``nncf.quantize`` on ``calibration`` images; save the IR folder.
+
+    OpenVINO reads the ONNX file; NNCF collects activation ranges over every
+    calibration image (one per call, as NNCF's guide advises) with its default
+    preset (symmetric int8 weights and activations, the CPU plugin's
+    fastest) and fast bias correction. Float parts stay float32 in the file
+    (``compress_to_fp16=False``), so the artifact differs from the fp32 model
+    only by its quantization.
+    """
+    import nncf
+    import openvino as ov
+
+    if len(calibration) < 1:
+        raise DataError("No calibration images for the OpenVINO int8 export.",
+                        "pass at least one real training image (the export uses 256).")
+    model = ov.Core().read_model(str(fp32_onnx))
+    dataset = nncf.Dataset(np.asarray(calibration, dtype=np.float32), lambda image: image[None])
+    # NNCF logs and draws progress bars on stdout; the export's own progress line says enough.
+    nncf.set_log_level(logging.ERROR)
+    with contextlib.redirect_stdout(io.StringIO()):
+        quantized = nncf.quantize(model, dataset, subset_size=len(calibration))
+    with atomic_path(folder) as tmp:
+        tmp.mkdir()
+        ov.save_model(quantized, str(tmp / OPENVINO_MARKER), compress_to_fp16=False)

@@ -1,0 +1,146 @@
+"""``infer-bench run``: the whole answer in one command.
+
+Without a model it trains and exports the report's three models
+(``train-export``); with ``MODEL.keras --data D`` it exports that model
+(``export``). Then it benchmarks, checks, explains and writes the report, and
+ends by printing the decision table and the report's path. Each step reuses
+what is up to date where the step itself does (exports are reused when their
+model and recipe are unchanged); the measuring steps always measure anew.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from tabulate import tabulate
+
+from .bench import DEFAULT_MIN_TIME_S, BenchPlan, run_bench
+from .check import run_check, save_check
+from .environment import capture_environment
+from .errors import InferBenchError
+from .explain import run_explain
+from .export.calibration import CALIBRATION_IMAGES
+from .models import MODELS
+from .present.decide import DECISION_HEADERS, decide, decision_rows
+from .present.report import write_report
+from .results import ResultsWriter
+from .train_export import Plan as TrainExportPlan, run_train_export
+from .user_export import ExportPlan, run_export
+
+# Rough share of the run each step takes on 2 cores, for the time-left estimate:
+# the report's models (train 26 min, bench 4.5, check 2, explain 1, report 0.3),
+# --quick, and a user's model (export 2-3 min for a MobileNet-sized model).
+STEP_WEIGHTS = {"report": (26.0, 4.5, 2.0, 1.0, 0.3), "quick": (2.0, 1.0, 0.3, 0.7, 0.2),
+                "user": (2.5, 2.5, 1.0, 1.0, 0.3)}
+STEPS = ("export", "bench", "check", "explain", "report")
+BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1, 8)}
+QUICK_MIN_TIME_S = 0.2
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """One ``run``: which models, where everything goes, how thorough."""
+
+    model_path: Path | None = None
+    data: str | None = None
+    quick: bool = False
+    exported: Path = Path("exported")
+    results_dir: Path = Path("results")
+    report_dir: Path = Path("report")
+    name: str | None = None
+    output: str | None = None
+    scale: str | None = None
+    calibration_images: int = CALIBRATION_IMAGES
+    data_dir: str | None = None
+    unsafe_keras: bool = False
+    threads: int | None = None
+    needs_tensorflow = True
+
+    def __post_init__(self):
+        if self.model_path is not None and self.data is None:
+            raise InferBenchError("A model was given without its data.",
+                                  "pass --data DIR (a folder of class folders), --data FILE.npz or a shipped "
+                                  "dataset's name (fashion_mnist, cats_vs_dogs).")
+        if self.model_path is None and self.data is not None:
+            raise InferBenchError("--data was given without a model.",
+                                  "pass the model too (`infer-bench run MODEL.keras --data D`), or drop --data "
+                                  "to run the report's three models.")
+        if self.threads is not None and self.threads < 1:
+            raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
+
+    def export_plan(self) -> ExportPlan | None:
+        """The ``export`` step of a user's model (validated now), or None for the report's models."""
+        if self.model_path is None:
+            return None
+        return ExportPlan(model_path=self.model_path, data=self.data, name=self.name, exported=self.exported,
+                          output=self.output, scale=self.scale, calibration_images=self.calibration_images,
+                          data_dir=self.data_dir, unsafe_keras=self.unsafe_keras)
+
+
+class RunProgress:
+    """"[run k/5] step ... (elapsed, about N min left)" lines over the whole run."""
+
+    def __init__(self, weights, log: Callable[[str], None]):
+        self.weights, self.log, self.start, self.done = weights, log, time.perf_counter(), 0
+
+    def begin(self, step: str) -> None:
+        elapsed = time.perf_counter() - self.start
+        done_weight = sum(self.weights[:self.done])
+        left = ("estimating time left" if not done_weight else
+                f"about {elapsed / done_weight * sum(self.weights[self.done:]) / 60:.0f} min left")
+        self.log(f"\n[run {self.done + 1}/{len(STEPS)}] {step} ({elapsed / 60:.1f} min elapsed, {left})")
+
+    def end(self) -> None:
+        self.done += 1
+
+
+def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
+    """Export (or train and export), bench, check, explain and report; print the decisions; return report.md."""
+    export_plan = plan.export_plan()  # refuses a bad model path, name or scale before any work
+    kind = "user" if export_plan else ("quick" if plan.quick else "report")
+    progress = RunProgress(STEP_WEIGHTS[kind], log)
+
+    progress.begin("export" if export_plan else "train-export")
+    if export_plan:
+        run_export(export_plan, log)
+        models = [export_plan.model_name]
+    else:
+        run_train_export(TrainExportPlan(models=list(MODELS), out=plan.exported, data_dir=plan.data_dir,
+                                         quick=plan.quick), log)
+        models = list(MODELS)
+    progress.end()
+
+    progress.begin("bench")
+    bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
+                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S, threads=plan.threads,
+                      results_dir=plan.results_dir, data_dir=plan.data_dir)
+    writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
+    run_bench(bench, writer.results_file.environment, writer, log)
+    progress.end()
+
+    progress.begin("check")
+    report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log)
+    check_path = save_check(report, plan.results_dir)
+    failed = [e for e in report.entries if not e.passed]
+    log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")
+    progress.end()
+
+    progress.begin("explain")
+    run_explain(plan.exported, plan.results_dir, threads=plan.threads, log=log)
+    progress.end()
+
+    progress.begin("report")
+    path = write_report(plan.exported, plan.results_dir, plan.report_dir, log=log)
+    progress.end()
+
+    decisions = [d for d in decide(writer.results_file, report) if d.model in models]
+    log("\nDeployment decisions (every choice passed `check` and lost at most 1 accuracy point):")
+    log(tabulate(decision_rows(decisions), headers=DECISION_HEADERS, tablefmt="github"))
+    if failed:
+        log(f"\n{len(failed)} artifact(s) failed the accuracy check and were left out of the choices: "
+            + ", ".join(f"{e.model} {e.format}/{e.quantization}" for e in failed))
+    log(f"\nReport: {path} ({(time.perf_counter() - progress.start) / 60:.1f} min in all)")
+    return path
