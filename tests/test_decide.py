@@ -10,6 +10,7 @@ checked by hand: e.g. simple_cnn tflite/dynamic_int8 at batch 1 has calls of
 from __future__ import annotations
 
 from dataclasses import replace
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -25,7 +26,8 @@ TEXT = {c.key: c.text for c in CONSTRAINTS}
 
 def _entry(model, fmt, quant, delta, reasons=(), reference=0.91) -> CheckResult:
     """A checked artifact ``delta`` points from its Keras model's ``reference`` accuracy; FAIL when ``reasons``."""
-    return CheckResult(model, fmt, quant, f"{model}/{model}_{quant}.{fmt}", "onnxruntime", reference,
+    runtime = {"onnx": "onnxruntime", "tflite": "litert"}.get(fmt, "tf_function")  # what check runs each format in
+    return CheckResult(model, fmt, quant, f"{model}/{model}_{quant}.{fmt}", runtime, reference,
                        reference + delta / 100, OutputComparison(10000, 0.01, 0.001, 0.01, 0.99), None,
                        tuple(reasons), 1.0)
 
@@ -160,6 +162,18 @@ def test_accuracy_rule_boundaries(results):
     assert accuracy_status(r, {})[:2] == (False, "not covered by the accuracy check")
     keras = next(r for r in results.results if r.format == "keras")
     assert accuracy_status(keras, {})[0] is True  # the reference itself always qualifies
+
+
+def test_a_quantized_file_qualifies_only_in_the_runtime_it_was_checked_in(results):
+    r = next(r for r in results.results if r.model == "simple_cnn" and r.format == "onnx"
+             and r.quantization == "static_int8")
+    index = {("simple_cnn", "onnx", "static_int8"): _entry("simple_cnn", "onnx", "static_int8", 0.0)}
+    assert accuracy_status(r, index)[0] is True
+    elsewhere = dataclasses.replace(r, runtime="openvino")
+    assert accuracy_status(elsewhere, index)[:2] == (False, "checked in onnxruntime, not in openvino")
+    fp32 = next(r for r in results.results if r.model == "simple_cnn" and r.format == "onnx" and r.quantization == "fp32")
+    fp32_index = {("simple_cnn", "onnx", "fp32"): _entry("simple_cnn", "onnx", "fp32", 0.0)}
+    assert accuracy_status(dataclasses.replace(fp32, runtime="openvino"), fp32_index)[0] is True  # float: same answers
 
 
 def test_no_qualifying_artifact_says_why(results):

@@ -178,7 +178,7 @@ def _add_run(sub) -> argparse.ArgumentParser:
                    help="your model (default: train the report's three models)")
     p.add_argument("--data", default=None, metavar="D", help=f"your model's data: {DATA_HELP}")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run in minutes: --quick training, batch sizes 1 and 8, 0.2 s per measurement")
+                   help="smoke run: --quick training, batch size 1 only, 0.1 s per measurement, check on 1,000 test rows")
     _exported(p)
     _results_dir(p, "where bench, check and explain results go")
     p.add_argument("--report-dir", type=Path, default=Path("report"), metavar="DIR",

@@ -122,6 +122,10 @@ def accuracy_status(r: BenchResult, index: CheckIndex | None) -> tuple[bool, str
     entry = index.get((r.model, r.format, r.quantization))
     if entry is None:
         return False, "not covered by the accuracy check", None
+    if r.quantization != "fp32" and entry.runtime and r.runtime != entry.runtime:
+        # A quantized file's answers depend on the runtime's integer kernels: a PASS in one
+        # runtime says nothing about another (OpenVINO running a TFLite int8 file, say).
+        return False, f"checked in {entry.runtime}, not in {r.runtime}", None
     delta = entry.accuracy_delta_pts
     if not entry.passed:
         reasons = "; ".join(entry.reasons)  # a failed entry always has its reasons
