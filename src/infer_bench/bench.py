@@ -27,9 +27,8 @@ from .fsutil import sha256_of, size_of
 from .inputs import SHIPPED_INPUT_ROWS, InputSpec, input_spec_for
 from .manifest import ArtifactEntry, load_manifest, verify_entry
 from .measure import BENCH, InputRotation, StopRule, measure_cold_start, measure_session, peak_rss_mb
-from .plans import known_models
+from .plans import known_models, refuse_existing
 from .results import BenchResult, ResultsWriter
-from .results.store import exists_error
 from .runtimes import (RUNTIMES, LoadOptions, PrecisionUnavailable, execution_details, get_runtime, run_precisions,
                        runtime_devices, runtimes_for_format, sets_precision)
 from .runtimes.devices import cuda_available_reason
@@ -120,9 +119,7 @@ class BenchPlan:
             raise unknown_name("dataset", self.dataset, SHIPPED_INPUT_ROWS)
         if self.threads is not None and self.threads < 1:
             raise InferBenchError(f"--threads {self.threads} must be >= 1.", "omit it to use all cores.")
-        if self.json_path is not None and Path(self.json_path).exists():
-            # Refused now, before minutes of benchmarking, not after.
-            raise exists_error(Path(self.json_path))
+        refuse_existing(self.json_path, "results")  # now, before minutes of benchmarking, not after
 
 
 def artifact_entry_for_file(path: Path) -> ArtifactEntry:

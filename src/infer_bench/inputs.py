@@ -46,11 +46,7 @@ class InputSpec:
         if self.preprocess is None:
             x, y = load_test_set(self.data, data_dir, limit=limit)
             return np.ascontiguousarray(x, dtype=np.float32), np.asarray(y)
-        split = open_data(self.data, data_dir).test
-        xs, ys = [], []
-        for x, y in split.batches(self.preprocess, USER_BATCH, limit=limit):
-            xs.append(x)
-            ys.append(y)
+        xs, ys = zip(*self.test_batches(USER_BATCH, data_dir, limit))
         return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
 
     def test_batches(self, batch_size: int, data_dir=None, limit: int | None = None):

@@ -182,21 +182,22 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
             ctx = ExportContext(model, name, folder, load_calibration)
         t0 = time.perf_counter()
         info = manifest.models.setdefault(name, {})
-        failures = info.pop("export_failures", {})
-        failures.pop(f"{kind.format}/{kind.quantization}", None)
+        label_key = f"{kind.format}/{kind.quantization}"
         try:
             kind.make(ctx, path)
         except ArtifactError as exc:
             # One artifact that cannot be made (e.g. a calibration that fails on this model) must
             # not cost the others: it is recorded in the manifest, said, and the rest are exported.
-            failures[f"{kind.format}/{kind.quantization}"] = exc.problem
+            info.setdefault("export_failures", {})[label_key] = exc.problem
             manifest.remove(key)  # an earlier file of this artifact is not the current model's
             manifest.save()
             progress.step(f"{label} FAILED, left out: {exc}")
             continue
-        finally:
-            if failures:
-                info["export_failures"] = failures
+        failures = info.get("export_failures")
+        if failures is not None:  # made now: an earlier failure of this artifact is over
+            failures.pop(label_key, None)
+            if not failures:
+                del info["export_failures"]
         sha = sha256_of(path) if kind.format == "keras" else source_sha
         manifest.add(entry_for(manifest, path, model=name, format=kind.format, quantization=kind.quantization,
                                input_shape=list(model.input_shape), input_dtype="float32",

@@ -49,7 +49,6 @@ class ExportPlan:
     unsafe_keras: bool = False
     force: bool = False
     needs_tensorflow = True
-    threads = None
 
     def __post_init__(self):
         path = Path(self.model_path)
