@@ -8,12 +8,14 @@ import pytest
 from infer_bench.environment import capture_environment
 from infer_bench.errors import InferBenchError
 from infer_bench.export import ARTIFACTS
-from infer_bench.measure import REGRESSION_BLOCK
+from infer_bench.measure import REGRESSION_BLOCK, time_pairs
 from infer_bench.regress import (FAST_SET, case_id, compare_ratios, make_baseline, measure_in_fresh_process,
                                  outcome_rows, resolve_cases, run_regress, verdict_lines, with_slowdown)
 from infer_bench.regress.contention import MemoryContention, require_spare_core
-from infer_bench.regress.fastset import EXPORTS
-from infer_bench.regress.runner import block_median_ns
+from infer_bench.regress.fastset import EXPORTS, fast_set_artifacts
+from infer_bench.regress.reference import export_sources_changed, reference_exports, reference_run
+from infer_bench.regress.runner import PAIRED_BLOCK, block_median_ns, paired_block
+from infer_bench.runtimes import LoadOptions, get_runtime
 from infer_bench.regress.stats import bootstrap_medians, pool_processes, relative_spread_pct
 from infer_bench.results.regress import Baseline, CaseBaseline, RegressOutcome
 
@@ -103,21 +105,23 @@ def test_a_machine_allowance_raises_the_threshold_and_says_why():
 
 def test_baseline_pools_processes_and_takes_the_slowest_as_the_allowance(tmp_path):
     names = [case_id(c) for c in FAST_SET]
-    per_process = [{n: [1.0, 1.0, 1.0] for n in names}, {n: [1.3, 1.3, 1.3] for n in names}]
-    contended = [{n: [1.1, 1.1, 1.1] for n in names}, {n: [1.2] for n in names}]
+    per_process = [{n: paired([1.0, 1.0, 1.0]) for n in names}, {n: paired([1.3, 1.3, 1.3], 3.0) for n in names}]
+    contended = [{n: paired([1.1, 1.1, 1.1]) for n in names}, {n: paired([1.2]) for n in names}]
     data = make_baseline(per_process, contended, threads=1, rounds=3, environment={"cpu_model": "x"}).to_dict()
     entry = data["cases"][names[0]]
     assert entry["ratios"] == [1.0, 1.0, 1.0, 1.3, 1.3, 1.3] and entry["ratio"] == pytest.approx(1.15)
     assert entry["process_medians"] == [1.0, 1.3] and entry["contended_medians"] == [1.1, 1.2]
     assert data["processes"] == 2 and data["contended_processes"] == 2
     assert entry["machine_allowance_pct"] == pytest.approx(13.0, abs=0.1)  # the slowest process: a quiet one here
-    quiet_contended = make_baseline(per_process[:1], [{n: [0.9] for n in names}], 1, 3, {}).to_dict()
+    assert entry["reference_ms"] == 2.5  # median of the quiet rounds' reference times (2, 2, 2, 3, 3, 3)
+    quiet_contended = make_baseline(per_process[:1], [{n: paired([0.9]) for n in names}], 1, 3, {}).to_dict()
     assert quiet_contended["cases"][names[0]]["machine_allowance_pct"] == 0.0  # never negative
 
 
 def test_baseline_round_trip_and_refusals(tmp_path):
     names = [case_id(c) for c in FAST_SET]
-    data = make_baseline([{n: [1.0, 1.1, 0.9] for n in names}], [{n: [1.2] for n in names}], threads=1, rounds=3,
+    data = make_baseline([{n: paired([1.0, 1.1, 0.9]) for n in names}], [{n: paired([1.2]) for n in names}],
+                         threads=1, rounds=3,
                          environment={"cpu_model": "x"}).to_dict()
     path = tmp_path / "b.json"
     path.write_text(json.dumps(data))
@@ -158,10 +162,13 @@ def test_a_fresh_process_measures_real_sessions_under_contention():
     # End to end through the worker, as --update-baseline and the confirmation run it (builds the
     # simple_cnn fast-set exports into .cache/regress once, which the CI gate then reuses).
     cases = ["simple_cnn/onnx/fp32/onnxruntime/b1", "simple_cnn/tflite/fp32/litert/b1"]
-    ratios = measure_in_fresh_process(cases, rounds=3, threads=1, with_contention=True,
-                                      slowdowns={cases[0]: 0.1})
-    assert set(ratios) == set(cases)
-    assert all(len(r) == 3 and all(x > 0 for x in r) for r in ratios.values())
+    measured = measure_in_fresh_process(cases, rounds=3, threads=1, with_contention=True,
+                                        slowdowns={cases[0]: 0.3})
+    assert set(measured) == set(cases)
+    assert all(len(m["ratios"]) == len(m["reference_ms"]) == 3 and min(m["ratios"] + m["reference_ms"]) > 0
+               for m in measured.values())
+    # The slowdown is the candidate's alone: its paired ratio shows it, the other case's stays near 1.
+    assert np.median(measured[cases[0]]["ratios"]) > np.median(measured[cases[1]]["ratios"]) + 0.1
 
 
 def test_output_names_the_regressed_case_and_the_confidence():
@@ -170,7 +177,7 @@ def test_output_names_the_regressed_case_and_the_confidence():
     wide = compare_ratios("e/f", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD, allowance_pct=45.0)
     rows = outcome_rows(RegressOutcome([ok, slow, wide], ["a/b"], THRESHOLD))
     assert rows[0][0] == "a/b" and rows[0][-1].startswith("REGRESSED (confidence 100% that it is > 10% slower")
-    assert rows[0][-2] == "10%" and rows[1][-2] == "45% (machine)" and rows[1][-1] == "ok"
+    assert rows[0][-3] == "10%" and rows[1][-3] == "45% (machine)" and rows[1][-1] == "ok"
     assert rows[2][-1] == "ok"
 
 
@@ -184,6 +191,11 @@ def test_committed_baseline_covers_the_fast_set():
 
     baseline = Baseline.load(Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json")
     assert set(baseline.cases) == {case_id(c) for c in FAST_SET}
+
+
+def paired(ratios, reference_ms=2.0):
+    """One process's entry for a case as the worker writes it: per round, a paired ratio and the reference's ms."""
+    return {"ratios": list(ratios), "reference_ms": [reference_ms] * len(ratios)}
 
 
 # --- hand-computed statistics ----------------------------------------------------------------------
@@ -222,10 +234,13 @@ def test_compare_constant_samples_by_hand():
 def test_pool_processes_by_hand():
     # Quiet processes [1, 2, 3] and [4]: pooled median 2.5; medians 2 and 4; contended median 5;
     # the slowest (5) is 5 / 2.5 - 1 = 100% above the pooled median.
-    case = pool_processes([{"c": [1.0, 2.0, 3.0]}, {"c": [4.0]}], [{"c": [5.0]}])["c"]
-    assert case == CaseBaseline(2.5, (1.0, 2.0, 3.0, 4.0), (2.0, 4.0), (5.0,), 100.0)
+    # The reference's ms of the quiet rounds, 10, 30, 20 and 40, have the median 25.
+    quiet = [{"c": {"ratios": [1.0, 2.0, 3.0], "reference_ms": [10.0, 30.0, 20.0]}},
+             {"c": {"ratios": [4.0], "reference_ms": [40.0]}}]
+    case = pool_processes(quiet, [{"c": paired([5.0], 99.0)}])["c"]
+    assert case == CaseBaseline(2.5, (1.0, 2.0, 3.0, 4.0), (2.0, 4.0), (5.0,), 100.0, 25.0)
     with pytest.raises(ValueError, match="at least one quiet and one contended"):
-        pool_processes([{"c": [1.0]}], [])
+        pool_processes([{"c": paired([1.0])}], [])
 
 
 # --- the timing core and the fast set --------------------------------------------------------------
@@ -253,12 +268,12 @@ PACKAGES = {"tensorflow": "2.21.0", "onnxruntime-gpu": "1.31.1"}
 
 
 def hand_made_baseline(cpu="Intel(R) Xeon(R) Processor", threads=1, packages=PACKAGES):
-    return {"schema_version": 2, "method": "m", "calibration": "c", "threads": threads, "rounds": 9, "processes": 5,
+    return {"schema_version": 3, "method": "m", "reference": "r", "threads": threads, "rounds": 9, "processes": 5,
             "contended_processes": 3, "contention": "k",
             "environment": {"cpu_model": cpu, "logical_cores": 2, "packages": dict(packages), "git_commit": "abc"},
             "cases": {"simple_cnn/onnx/fp32/onnxruntime/b1": {
                 "ratio": 0.64, "ratios": [0.63, 0.64, 0.65], "process_medians": [0.64], "contended_medians": [0.65],
-                "machine_allowance_pct": 1.6}}}
+                "machine_allowance_pct": 1.6, "reference_ms": 0.15}}}
 
 
 def this_machine(cpu="Intel(R) Xeon(R) Processor", packages=PACKAGES):
@@ -288,7 +303,8 @@ def test_run_regress_refuses_another_machines_baseline_before_measuring(tmp_path
 
 def test_a_baseline_recorded_here_compares_equal_with_this_machine(tmp_path):
     names = [case_id(c) for c in FAST_SET]
-    baseline = make_baseline([{n: [1.0] for n in names}], [{n: [1.0] for n in names}], threads=1, rounds=3,
+    baseline = make_baseline([{n: paired([1.0]) for n in names}], [{n: paired([1.0]) for n in names}], threads=1,
+                             rounds=3,
                              environment=capture_environment(1))
     baseline.check_machine(capture_environment(1), 1, "b.json")
 
@@ -320,11 +336,12 @@ def test_the_json_outcome_has_todays_keys_refuses_an_existing_file_and_reads_bac
     slow = compare_ratios("a/b", 1.0, [1.3, 1.31, 1.29, 1.3, 1.32], THRESHOLD)
     outcome = RegressOutcome([slow], ["a/b"], THRESHOLD, memory_contention=True, ratios={"a/b": [1.3]})
     data = outcome.to_dict()
-    assert list(data) == ["schema_version", "threshold_pct", "memory_contention", "regressed", "comparisons"]
-    assert data["schema_version"] == 1 and data["regressed"] == ["a/b"]
+    assert list(data) == ["schema_version", "threshold_pct", "memory_contention", "reference", "regressed",
+                          "comparisons"]
+    assert data["schema_version"] == 2 and data["regressed"] == ["a/b"]
     assert list(data["comparisons"][0]) == ["case", "baseline_ratio", "current_ratio", "change_pct", "ci_low_pct",
                                             "ci_high_pct", "threshold_pct", "threshold_reason", "confidence",
-                                            "regressed", "improved"]
+                                            "regressed", "improved", "host_change_pct"]
     path = outcome.save(tmp_path / "regress.json")
     with pytest.raises(InferBenchError, match="already exists"):
         outcome.save(path)
@@ -340,3 +357,43 @@ def test_verdict_lines():
     [line] = verdict_lines(RegressOutcome([ok, slow], ["a/b"], THRESHOLD))
     assert line.startswith("REGRESSION: a/b is +30.0% vs baseline (95% interval +")
     assert line.endswith("confirmed on a second measurement.")
+
+
+# --- the A/B pairs and the reference side ---------------------------------------------------------------
+
+
+def test_pairs_alternate_which_side_runs_first_and_keep_each_sides_time():
+    order = []
+    pairs = time_pairs(lambda b: order.append(("a", b)), lambda b: order.append(("b", b)), [0, 1, 2],
+                       PAIRED_BLOCK, start=1)
+    # Pairs of calls on the same batch: a then b, then b then a, ...; consecutive pairs take consecutive batches.
+    assert order[:8] == [("a", 1), ("b", 1), ("b", 2), ("a", 2), ("a", 0), ("b", 0), ("b", 1), ("a", 1)]
+    assert len(pairs) == len(order) // 2 >= PAIRED_BLOCK.min_calls and all(a > 0 and b > 0 for a, b in pairs)
+
+
+def test_a_paired_block_is_the_median_of_the_pairs_ratios():
+    ratio, reference_ms = paired_block(lambda b: None, lambda b: None, [0], start=0)
+    assert ratio > 0 and reference_ms > 0
+
+
+def test_without_a_known_commit_the_reference_is_the_candidate_and_says_export_changes_are_not_judged():
+    candidate = {("simple_cnn", "onnx"): "x.onnx"}
+    assert "no git commit" in export_sources_changed("")
+    assert "cannot compare with commit 000000000000" in export_sources_changed("0" * 40)
+    logged = []
+    reference = reference_exports("0" * 40, candidate, logged.append)
+    assert reference.paths == candidate and "export changes not judged" in reference.source
+    assert logged and logged[0].startswith("  warning: git cannot compare")
+
+
+def test_the_reference_call_computes_what_the_runtime_adapter_computes():
+    paths = fast_set_artifacts(log=lambda m: None, models=["simple_cnn"])
+    x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
+    for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert")):
+        run, close = reference_run(runtime, paths[("simple_cnn", fmt)], threads=1, batch=8)
+        session = get_runtime(runtime).load(paths[("simple_cnn", fmt)], LoadOptions(threads=1))
+        np.testing.assert_allclose(run(x), session.run(x), rtol=1e-5, atol=1e-6)
+        session.close()
+        close()
+    with pytest.raises(InferBenchError, match="no reference call for runtime 'openvino'"):
+        reference_run("openvino", paths[("simple_cnn", "onnx")], 1, 1)

@@ -149,6 +149,34 @@ def time_calls(run: Callable[[np.ndarray], Any], batches: Sequence[np.ndarray], 
     return tuple(d if d > 0 else 1 for d in samples)
 
 
+def time_pairs(run_a: Callable[[np.ndarray], Any], run_b: Callable[[np.ndarray], Any],
+               batches: Sequence[np.ndarray], rule: StopRule, start: int = 0) -> tuple[tuple[int, int], ...]:
+    """Time ``run_a`` and ``run_b`` call against call on the same batches; every pair's (a ns, b ns).
+
+    The two calls of a pair run back to back, ``a`` first in even pairs and
+    ``b`` first in odd ones, so both see the same moment of a busy host and
+    neither always inherits the other's caches. ``rule`` (through
+    :func:`time_calls`, which times the pair as one call) sets the warm-up
+    pairs and when to stop.
+    """
+    clock = time.perf_counter_ns
+    pairs: list[tuple[int, int]] = []
+
+    def both(batch):
+        a_first = len(pairs) % 2 == 0
+        first, second = (run_a, run_b) if a_first else (run_b, run_a)
+        t0 = clock()
+        first(batch)
+        t1 = clock()
+        second(batch)
+        t2 = clock()
+        pairs.append((t1 - t0, t2 - t1) if a_first else (t2 - t1, t1 - t0))
+
+    time_calls(both, batches, rule, start=start)
+    timed = pairs[rule.warmup_calls:]
+    return tuple((max(a, 1), max(b, 1)) for a, b in timed)
+
+
 def measure_session(run: Callable[[np.ndarray], Any], rotation: InputRotation, batch_size: int,
                     rule: StopRule = BENCH) -> Measurement:
     """Time ``run(batch)`` over ``rotation``'s batches of ``batch_size`` rows under ``rule``.

@@ -17,11 +17,15 @@ from ..errors import InferBenchError
 from ..export import ARTIFACTS, ExportContext
 from ..models import get_spec
 
+# Every model in ONNX Runtime and LiteRT at batch 1 and 8, except the Cats vs Dogs AlexNet at batch 8:
+# a pair of its calls takes 0.3-0.4 s, so its two cases alone would take half the gate's time, and the
+# same layers are timed at batch 1.
 FAST_SET: tuple[tuple[str, str, str, str, int], ...] = tuple(
     (model, fmt, "fp32", runtime, batch)
     for model in ("simple_cnn", "alexnet_fashion", "alexnet_catsdogs")
     for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert"))
     for batch in (1, 8)
+    if (model, batch) != ("alexnet_catsdogs", 8)
 )
 CACHE_DIR = Path(".cache") / "regress"
 # The export-table rows the fast set needs; the SavedModel is there because the TFLite row converts from it.

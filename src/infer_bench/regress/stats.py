@@ -1,7 +1,7 @@
 """The gate's statistics (pure): spread, the bootstrap of a median, the comparison, pooling a baseline.
 
-Everything here works on lists of ratios (case time / calibration time per
-round) and is tested with hand-computed numbers; nothing measures.
+Everything here works on lists of paired ratios (candidate block time /
+reference block time per round) and is tested with hand-computed numbers; nothing measures.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ def bootstrap_medians(sample: np.ndarray, rng: np.random.Generator, samples: int
 
 
 def compare_ratios(case: str, baseline: float | Sequence[float], current: Sequence[float], threshold_pct: float,
-                   seed: int = 0, allowance_pct: float = 0.0) -> CaseComparison:
+                   seed: int = 0, allowance_pct: float = 0.0, host_change_pct: float | None = None) -> CaseComparison:
     """Compare current per-round ratios with the baseline's (a list of rounds, or one ratio).
 
     Both samples are bootstrapped, so a noisy baseline widens the interval as
@@ -43,7 +43,9 @@ def compare_ratios(case: str, baseline: float | Sequence[float], current: Sequen
     case that swings by 25% between processes, or by 60% when a neighbour
     streams memory, on an unchanged machine cannot be judged at 10%.
     Regressed when the lower end of the 95% interval is above that threshold;
-    improved when the upper end is below minus it.
+    improved when the upper end is below minus it. ``host_change_pct`` (how
+    much slower the reference ran than in the baseline) is carried along for
+    the output.
     """
     current = np.asarray(current, dtype=float)
     base = np.atleast_1d(np.asarray(baseline, dtype=float))
@@ -63,27 +65,31 @@ def compare_ratios(case: str, baseline: float | Sequence[float], current: Sequen
     threshold = candidates[reason]
     med, base_med = float(np.median(current)), float(np.median(base))
     return CaseComparison(case, base_med, med, (med / base_med - 1) * 100, float(low), float(high), threshold, reason,
-                          float(np.mean(change > threshold)), bool(low > threshold), bool(high < -threshold))
+                          float(np.mean(change > threshold)), bool(low > threshold), bool(high < -threshold),
+                          None if host_change_pct is None else round(float(host_change_pct), 1))
 
 
-def pool_processes(per_process: Sequence[dict[str, list[float]]],
-                   contended: Sequence[dict[str, list[float]]]) -> dict[str, CaseBaseline]:
+def pool_processes(per_process: Sequence[dict[str, dict[str, list[float]]]],
+                   contended: Sequence[dict[str, dict[str, list[float]]]]) -> dict[str, CaseBaseline]:
     """Per case: the ratios of every quiet process pooled, each process's median and the machine allowance.
 
-    The allowance is how much slower than the pooled median the unchanged case
-    ran in the slowest of all the processes, quiet and contended (in percent,
-    at least 0). Ratios and medians are rounded to 5 decimals, the allowance to
-    one, as baseline.json stores them.
+    Each process is {case: {"ratios": [...], "reference_ms": [...]}}, one entry
+    per round. The allowance is how much slower than the pooled median the
+    unchanged case ran in the slowest of all the processes, quiet and
+    contended (in percent, at least 0). Ratios and medians are rounded to 5
+    decimals, the allowance to one, as baseline.json stores them.
     """
     if not per_process or not contended:
         raise ValueError("need at least one quiet and one contended process's ratios")
     cases = {}
     for name in per_process[0]:
-        pooled = [x for proc in per_process for x in proc[name]]
+        pooled = [x for proc in per_process for x in proc[name]["ratios"]]
         quiet = float(np.median(pooled))
-        medians = [float(np.median(proc[name])) for proc in per_process]
-        under = [float(np.median(proc[name])) for proc in contended]
+        medians = [float(np.median(proc[name]["ratios"])) for proc in per_process]
+        under = [float(np.median(proc[name]["ratios"])) for proc in contended]
+        reference_ms = float(np.median([x for proc in per_process for x in proc[name]["reference_ms"]]))
         cases[name] = CaseBaseline(quiet, tuple(round(x, 5) for x in pooled), tuple(round(m, 5) for m in medians),
                                    tuple(round(m, 5) for m in under),
-                                   round(max(0.0, (max(*under, *medians) / quiet - 1) * 100), 1))
+                                   round(max(0.0, (max(*under, *medians) / quiet - 1) * 100), 1),
+                                   round(reference_ms, 5))
     return cases

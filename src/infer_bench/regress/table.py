@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from ..results.regress import RegressOutcome
 
-REGRESS_HEADERS = ["case", "baseline ratio", "now", "change", "95% interval", "threshold", "verdict"]
+REGRESS_HEADERS = ["case", "baseline cand/ref", "now", "change", "95% interval", "threshold", "host load",
+                   "verdict"]
 
 
 def outcome_rows(outcome: RegressOutcome) -> list[list]:
-    """Table rows, slowest change first: case, baseline and current ratio, change with its 95% interval, verdict."""
+    """Table rows, slowest change first: case, baseline and current paired ratio, change with its 95% interval,
+    threshold, how much slower the reference itself ran than in the baseline (the host's load), verdict."""
     rows = []
     for c in sorted(outcome.comparisons, key=lambda c: -c.change_pct):
         if c.case in outcome.regressed:
@@ -22,7 +24,7 @@ def outcome_rows(outcome: RegressOutcome) -> list[list]:
         rows.append([c.case, f"{c.baseline_ratio:.3f}", f"{c.current_ratio:.3f}", f"{c.change_pct:+.1f}%",
                      f"[{c.ci_low_pct:+.1f}%, {c.ci_high_pct:+.1f}%]",
                      f"{c.threshold_pct:.0f}%" + ("" if c.threshold_reason == "global" else f" ({c.threshold_reason})"),
-                     verdict])
+                     "" if c.host_change_pct is None else f"{c.host_change_pct:+.0f}%", verdict])
     return rows
 
 

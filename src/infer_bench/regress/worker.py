@@ -3,7 +3,7 @@
 Used by ``infer-bench regress`` for the check itself, to record a baseline over
 several processes and to confirm a flagged case in a new one (see
 ``runner.measure_in_fresh_process``, which writes the spec). Writes
-{case: [ratio per round]} to the spec's ``out``; with the spec's ``log`` set,
+{case: {"ratios": [...], "reference_ms": [...]}} (one entry per round) to the spec's ``out``; with the spec's ``log`` set,
 prints its progress lines to stdout for the parent to pass on.
 """
 
@@ -25,19 +25,19 @@ def _quiet(message: str) -> None:
 
 
 def main(argv: list[str]) -> int:
-    """Measure the spec's cases and write their ratios; a user-fixable problem is printed plainly, exit 2."""
+    """Measure the spec's cases and write their paired ratios; a user-fixable problem is printed plainly, exit 2."""
     spec = json.loads(argv[0])
     try:
         # This process is its own main: it fixes TensorFlow's threads once, before anything uses TensorFlow.
         configure_tensorflow(spec["threads"])
-        ratios = measure_cases(spec["cases"], spec["rounds"], spec["threads"], seed=spec["seed"],
+        pairs = measure_cases(spec["cases"], spec["rounds"], spec["threads"], seed=spec["seed"],
                                data_dir=spec["data_dir"], with_contention=spec["with_contention"],
-                               slowdowns=spec["slowdowns"],
+                               slowdowns=spec["slowdowns"], reference_paths=spec.get("reference_paths"),
                                log=partial(print, flush=True) if spec.get("log") else _quiet)
     except InferBenchError as exc:
         print(exc, file=sys.stderr)
         return 2
-    store.write_new(Path(spec["out"]), ratios, what="regress worker ratios")
+    store.write_new(Path(spec["out"]), pairs, what="regress worker ratios")
     return 0
 
 
