@@ -113,8 +113,9 @@ def test_quantized_artifacts_have_finite_numbers_and_honest_verdicts(report):
         tol = DEFAULT_TOLERANCES[r.quantization]
         should_pass = r.test.top1_agreement >= tol.min_agreement and -r.accuracy_delta_pts <= tol.max_accuracy_drop_pts
         assert r.passed == should_pass, r.reasons
-        if not r.passed:
-            assert all("agreement" in x or "accuracy dropped" in x for x in r.reasons)
+        if not r.passed:  # a static int8 artifact the repair could not mend also says why
+            assert all("agreement" in x or "accuracy dropped" in x or x.startswith("not repaired: ")
+                       for x in r.reasons)
 
 
 @pytest.mark.slow
@@ -131,7 +132,7 @@ def test_progress_lines_table_and_json(checked, tmp_path):
     assert table.count(MODEL) == len(report.entries)
 
     data = report.to_dict()
-    assert data["schema_version"] == 1 and data["exported"] == str(report.exported)
+    assert data["schema_version"] == 2 and data["exported"] == str(report.exported)
     assert set(data["tolerances"]) == set(PRECISIONS)
     row = data["results"][0]
     for key in ("model", "format", "quantization", "path", "reference_accuracy", "test_accuracy",
@@ -320,10 +321,13 @@ def test_fp32_needs_every_row_to_agree_and_fp16_allows_half_a_percent():
 
 
 def test_int8_is_judged_by_accuracy_drop_and_agreement_not_by_output_error():
-    assert verdict("static_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.905) == ()  # 0.7 points
+    # The int8 budget is 99% agreement and 0.5 points (issue 17 tightened it from 98% and 1 point).
+    assert verdict("static_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.908) == ()  # 0.4 points
+    assert verdict("static_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.905) == (
+        "accuracy dropped 0.7 points (> 0.5 allowed)",)
     assert verdict("dynamic_int8", cmp(0.2, agreement=0.99), ref_acc=0.912, acc=0.871) == (
-        "accuracy dropped 4.1 points (> 1 allowed)",)
-    assert verdict("static_int8", cmp(0.05, agreement=0.912)) == ("top-1 agreement 91.20% < 98.00%",)
+        "accuracy dropped 4.1 points (> 0.5 allowed)",)
+    assert verdict("static_int8", cmp(0.05, agreement=0.985)) == ("top-1 agreement 98.50% < 99.00%",)
     # The same 0.2 error fails fp16 and fp32.
     assert verdict("fp16", cmp(0.2)) and verdict("fp32", cmp(0.2))
 
@@ -355,7 +359,7 @@ def test_default_table_has_one_row_per_precision():
     for q in ("dynamic_int8", "static_int8"):
         t = DEFAULT_TOLERANCES[q]
         assert (t.max_abs_diff, t.min_agreement, t.max_accuracy_drop_pts, t.check_random_inputs) == (
-            None, 0.98, 1.0, False)
+            None, 0.99, 0.5, False)
 
 
 @pytest.mark.parametrize("kwargs, field", [
@@ -377,7 +381,7 @@ def test_parse_override_accepts_valid_strings():
     assert parse_override("fp16.check_random_inputs=false") == ("fp16", "check_random_inputs", False)
     table = tolerances_with_overrides(parse_overrides(["fp16.max_abs_diff=0.02", "static_int8.min_agreement=0.97"]))
     assert table["fp16"].max_abs_diff == 0.02 and table["fp16"].min_agreement == 0.995
-    assert table["static_int8"].min_agreement == 0.97 and table["dynamic_int8"].min_agreement == 0.98
+    assert table["static_int8"].min_agreement == 0.97 and table["dynamic_int8"].min_agreement == 0.99
     assert tolerances_with_overrides({"fp16.max_abs_diff": 0.03})["fp16"].max_abs_diff == 0.03
 
 
@@ -406,13 +410,15 @@ def test_override_values_are_validated_where_the_row_is_built():
 
 # --- the record: results/check.py, one writer and one reader of check-*.json ---------------------
 
-# The keys today's check files have (schema version 1), in their order.
+# The keys today's check files have (schema version 2: version 1's, then layer_errors, layer_error_note and
+# repair per result), in their order.
 REPORT_KEYS = ["schema_version", "created", "environment", "exported", "ok", "seconds", "reference_runtime",
                "rel_diff_floor", "random_inputs", "tolerances", "results"]
 RESULT_KEYS = ["model", "format", "quantization", "path", "runtime", "reference_accuracy", "test_accuracy",
                "accuracy_delta_pts", "top1_agreement", "max_abs_diff", "mean_abs_diff", "max_rel_diff",
                "nonfinite_outputs", "random_max_abs_diff", "random_mean_abs_diff", "random_max_rel_diff",
-               "random_top1_agreement", "rows", "random_rows", "verdict", "reasons", "seconds", "extra"]
+               "random_top1_agreement", "rows", "random_rows", "verdict", "reasons", "seconds", "extra",
+               "layer_errors", "layer_error_note", "repair"]
 
 
 def hand_made_report(environment=None) -> CheckReport:
@@ -436,11 +442,12 @@ def hand_made_report(environment=None) -> CheckReport:
 def test_record_json_has_todays_keys_and_values():
     data = hand_made_report({"cpu_model": "x"}).to_dict()
     assert list(data) == REPORT_KEYS
-    assert data["schema_version"] == 1 and data["ok"] is False and data["reference_runtime"] == "keras_predict"
+    assert data["schema_version"] == 2 and data["ok"] is False and data["reference_runtime"] == "keras_predict"
     assert data["random_inputs"] == {"rows": 256, "seed": 1234, "low": 0.0, "high": 1.0, "distribution": "uniform"}
     assert data["rel_diff_floor"] == 1e-3 and set(data["tolerances"]) == set(PRECISIONS)
     assert data["tolerances"]["fp32"] == {"max_abs_diff": 1e-4, "min_agreement": 1.0, "max_accuracy_drop_pts": None,
-                                          "check_random_inputs": True}
+                                          "check_random_inputs": True, "repair_max_float_layers": 0,
+                                          "repair_max_attempts": 0}
     ok, nan, missing = data["results"]
     assert all(list(r) == RESULT_KEYS for r in data["results"])
     assert ok["accuracy_delta_pts"] == pytest.approx(0.5)  # (0.905 - 0.9) * 100
@@ -461,7 +468,7 @@ def test_record_attributes_are_the_json_keys():
     for entry, row in zip(report.entries, data["results"]):
         for key in RESULT_KEYS:
             value = getattr(entry, key)
-            assert (list(value) if key == "reasons" else value) == row[key], key
+            assert (list(value) if key in ("reasons", "layer_errors") else value) == row[key], key
 
 
 def test_record_round_trips_through_save_and_load(tmp_path):
@@ -488,6 +495,19 @@ def test_record_round_trips_through_save_and_load(tmp_path):
         save_check(report, tmp_path, explicit)
 
 
+def test_version_1_files_still_load_without_layer_errors_or_repair(tmp_path):
+    v1 = hand_made_report().to_dict()
+    v1["schema_version"] = 1
+    for row in v1["results"]:
+        for key in ("layer_errors", "layer_error_note", "repair"):
+            del row[key]
+    path = tmp_path / "check-20260102-030405.json"
+    path.write_text(json.dumps(v1))
+    loaded = load_check(path)
+    assert all(r.layer_errors == () and r.repair is None for r in loaded.entries)
+    assert loaded.to_dict()["schema_version"] == 2  # rewritten in today's version
+
+
 def test_files_written_before_the_record_still_load(tmp_path):
     """A check file of the previous version: UTC time, no environment."""
     old = hand_made_report().to_dict()
@@ -500,7 +520,7 @@ def test_files_written_before_the_record_still_load(tmp_path):
 
 
 @pytest.mark.parametrize("change, words", [
-    (lambda d: d.update(schema_version=2), ["schema_version 2", "version 1"]),
+    (lambda d: d.update(schema_version=3), ["schema_version 3", "version 1 or 2"]),
     (lambda d: d.pop("schema_version"), ["no schema_version"]),
     (lambda d: d.pop("tolerances"), ["lacks tolerances"]),
     (lambda d: d["results"][0].pop("max_abs_diff"), ["result 1", "max_abs_diff"]),

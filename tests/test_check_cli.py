@@ -22,7 +22,7 @@ def test_check_gates_on_a_damaged_artifact(quick_export, tmp_path, capsys):
     out = tmp_path / "ok.json"
     assert main(["check", "--exported", str(folder), "--limit", "300", "--json", str(out)]) == 0
     report = json.loads(out.read_text())
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert {r["verdict"] for r in report["results"]} == {"PASS"}
     assert {(r["format"], r["quantization"]) for r in report["results"]} == {
         ("savedmodel", "fp32"), ("onnx", "fp32"), ("tflite", "fp32")}

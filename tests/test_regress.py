@@ -14,7 +14,7 @@ from infer_bench.regress import (FAST_SET, case_id, compare_ratios, make_baselin
 from infer_bench.regress.contention import MemoryContention, require_spare_core
 from infer_bench.regress.fastset import EXPORTS, fast_set_artifacts
 from infer_bench.regress.reference import export_sources_changed, reference_exports, reference_run
-from infer_bench.regress.runner import PAIRED_BLOCK, block_median_ns, paired_block
+from infer_bench.regress.runner import PAIRED_BLOCK, block_median_ns, confirms, paired_block
 from infer_bench.runtimes import LoadOptions, get_runtime
 from infer_bench.regress.stats import bootstrap_medians, pool_processes, relative_spread_pct
 from infer_bench.results.regress import Baseline, CaseBaseline, RegressOutcome
@@ -356,7 +356,22 @@ def test_verdict_lines():
     assert verdict_lines(RegressOutcome([ok], [], THRESHOLD)) == ["No regression above 10% in 1 cases."]
     [line] = verdict_lines(RegressOutcome([ok, slow], ["a/b"], THRESHOLD))
     assert line.startswith("REGRESSION: a/b is +30.0% vs baseline (95% interval +")
-    assert line.endswith("confirmed on a second measurement.")
+    assert line.endswith("over both measurements), confirmed in a second fresh process.")
+
+
+def test_a_suspect_is_confirmed_only_when_the_second_process_agrees_and_the_pooled_interval_clears():
+    # Baseline constant at 1.0, global threshold 10%: a second process at +30% whose pooled rounds clear it
+    # confirms; a second process back at +2% does not, whatever the pooled interval says.
+    base = [1.0] * 9
+    first = [1.3, 1.05, 1.32, 1.29, 1.02, 1.31, 1.3, 1.28, 1.33]
+    second_slow, second_back = [1.3, 1.31, 1.29, 1.3, 1.32, 1.28, 1.3, 1.31, 1.3], [1.02] * 9
+    assert confirms(compare_ratios("x", base, second_slow, THRESHOLD),
+                    compare_ratios("x", base, first + second_slow, THRESHOLD))
+    assert not confirms(compare_ratios("x", base, second_back, THRESHOLD),
+                        compare_ratios("x", base, first + [1.3] * 9, THRESHOLD))
+    # Both medians above 10% but rounds so spread that the pooled interval reaches below it: not confirmed.
+    wide = [0.9, 1.4, 0.95, 1.5, 1.2, 0.92, 1.45, 1.18, 1.16]
+    assert not confirms(compare_ratios("x", base, wide, THRESHOLD), compare_ratios("x", base, wide + wide, THRESHOLD))
 
 
 # --- the A/B pairs and the reference side ---------------------------------------------------------------

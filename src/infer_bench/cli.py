@@ -33,14 +33,17 @@ from .errors import InferBenchError  # noqa: E402
 from .explain import format_explanation, run_explain  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
 from .pipeline import RunPlan, run_pipeline  # noqa: E402
-from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, check_models, parse_slowdowns,  # noqa: E402
-                    require_exports)
+from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, ScenarioPlan, check_models,  # noqa: E402
+                    parse_slowdowns, require_exports)
 from .present.report import write_report  # noqa: E402
 from .present.tables import (BEST_BATCH_HEADERS, LATENCY_HEADERS, best_batch_rows, latency_rows,  # noqa: E402
                              skipped_summary)
 from .regress import REGRESS_HEADERS, outcome_rows, run_regress, verdict_lines  # noqa: E402
 from .results import ResultsWriter  # noqa: E402
 from .runtimes.devices import configure_tensorflow  # noqa: E402
+from .scenario.figure import draw_search  # noqa: E402
+from .scenario.runner import run_scenario, run_search  # noqa: E402
+from .scenario.table import format_record  # noqa: E402
 from .train_export import Plan as TrainExportPlan, artifact_table, run_train_export  # noqa: E402
 from .user_export import ExportPlan, run_export  # noqa: E402
 
@@ -224,6 +227,34 @@ def run_regress_command(plan: RegressPlan) -> int:
     return 1 if outcome.regressed else 0
 
 
+# --- scenario -------------------------------------------------------------------------------------
+
+
+def plan_scenario(args) -> ScenarioPlan:
+    """``scenario`` options as a plan (server when --find-max-qps names no scenario)."""
+    scenario = args.scenario or ("server" if args.find_max_qps else "single-stream")
+    return ScenarioPlan(scenario=scenario, exported=args.exported, model=args.model, artifact=args.artifact,
+                        format=args.format, quantization=args.quantization, runtime=args.runtime, mlperf=args.mlperf,
+                        duration_s=args.duration_s, min_queries=args.min_queries, target_qps=args.target_qps,
+                        slo_ms=args.slo_ms, find_max_qps=args.find_max_qps, search_batching=not args.no_batching,
+                        max_runs=args.max_runs, workers=args.workers, threads=args.threads, max_batch=args.max_batch,
+                        max_wait_ms=args.max_wait_ms, rows=args.rows, data_dir=args.data_dir,
+                        results_dir=args.results_dir, json_path=args.json)
+
+
+def run_scenario_command(plan: ScenarioPlan) -> int:
+    """Run LoadGen (or the search), print the table, write the record (and the search's figure)."""
+    environment = capture_environment(plan.threads)
+    record = (run_search if plan.find_max_qps else run_scenario)(plan, environment)
+    print()
+    print(format_record(record))
+    path = record.save(plan.results_dir, plan.json_path)
+    if record.search:
+        print(f"Figure: {draw_search(record, path.with_suffix('.png'))}")
+    print(f"Results: {path}")
+    return 0
+
+
 COMMANDS = {
     "run": (plan_run, run_run_command),
     "export": (plan_export, run_export_command),
@@ -233,6 +264,7 @@ COMMANDS = {
     "check": (plan_check, run_check_command),
     "explain": (plan_explain, run_explain_command),
     "report": (plan_report, run_report_command),
+    "scenario": (plan_scenario, run_scenario_command),
 }
 
 

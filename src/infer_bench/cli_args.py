@@ -6,12 +6,14 @@ import argparse
 from pathlib import Path
 
 from .bench import DEFAULT_BATCH_SIZES, DEFAULT_MIN_TIME_S
-from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS
+from .check.tolerances import ToleranceError, int8_budget_overrides
+from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS, QUANTIZATIONS
 from .data.preprocess import SCALES
 from .export.calibration import CALIBRATION_IMAGES
 from .models import MODELS
 from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
+from .scenario.settings import SCENARIOS
 from .usermodel import OUTPUT_KINDS
 
 
@@ -110,6 +112,22 @@ def _add_regress(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _int8_budget(text: str) -> list[str]:
+    """``--int8-budget AGREE_PCT,DROP_PTS`` as ``--tolerance`` overrides of both int8 rows."""
+    try:
+        return int8_budget_overrides(text)
+    except ToleranceError as exc:
+        raise argparse.ArgumentTypeError(f"{exc.problem} {exc.fix}") from None
+
+
+class _ExtendTolerances(argparse.Action):
+    """Adds the overrides ``--int8-budget`` stands for to ``--tolerance``'s list (a fresh list: the
+    default is never mutated)."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), *values])
+
+
 def _add_check(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("check", help="every exported artifact against its Keras original: PASS/FAIL per precision")
     _exported(p)
@@ -120,6 +138,11 @@ def _add_check(sub) -> argparse.ArgumentParser:
                    help="the Keras model --artifact files are compared with")
     p.add_argument("--tolerance", action="append", default=[], metavar="PRECISION.FIELD=VALUE",
                    help="override a tolerance, e.g. fp16.max_abs_diff=0.02 or static_int8.min_agreement=0.97 (repeatable)")
+    p.add_argument("--int8-budget", type=_int8_budget, action=_ExtendTolerances, dest="tolerance", default=[],
+                   metavar="AGREE_PCT,DROP_PTS",
+                   help="the int8 budget: top-1 agreement %% and accuracy drop in points (default 99,0.5); a "
+                        "static int8 artifact that misses it is repaired (static_int8.repair_max_float_layers / "
+                        "repair_max_attempts, default 3 and 3; 0 switches the repair off)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="check only the first N test rows (quick look)")
     _data_dir(p)
     _results_dir(p, "folder for the timestamped check-<time>.json")
@@ -173,7 +196,7 @@ def _add_export(sub) -> argparse.ArgumentParser:
 
 
 def _add_run(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("run", help="the whole answer: (train-)export, bench, check, explain, report, decisions")
+    p = sub.add_parser("run", help="the whole answer: (train-)export, check, bench, explain, report, decisions")
     p.add_argument("model", type=Path, nargs="?", default=None, metavar="MODEL.keras",
                    help="your model (default: train the report's three models)")
     p.add_argument("--data", default=None, metavar="D", help=f"your model's data: {DATA_HELP}")
@@ -189,8 +212,53 @@ def _add_run(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _add_scenario(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("scenario", help="MLPerf LoadGen scenarios (single-stream, multi-stream, server, offline) "
+                                        "and the most server QPS under a p99 bound")
+    p.add_argument("--scenario", choices=SCENARIOS, default=None,
+                   help="LoadGen scenario (default: single-stream; server with --find-max-qps)")
+    p.add_argument("--model", default=None, help="a model in the manifest (with --format/--quantization)")
+    p.add_argument("--artifact", type=Path, default=None, metavar="PATH",
+                   help="serve this .onnx/.tflite/.keras file, SavedModel or OpenVINO IR folder instead")
+    p.add_argument("--format", choices=FORMATS, default=None,
+                   help="the --model's artifact format (default: the first the runtime loads)")
+    p.add_argument("--quantization", choices=QUANTIZATIONS, default="fp32", help="the --model's artifact precision")
+    p.add_argument("--runtime", choices=list(RUNTIMES), default=None,
+                   help="runtime (default: the first that loads the artifact's format)")
+    _exported(p)
+    p.add_argument("--threads", type=int, default=None,
+                   help="intra-op threads per worker session (default: the cores divided among the workers); "
+                        "with --find-max-qps, the cores the search splits")
+    p.add_argument("--workers", type=int, default=1, help="server: sessions serving the queue (default 1)")
+    p.add_argument("--max-batch", type=int, default=1,
+                   help="server: dynamic batching up to this many queries; offline: the batch size (default 1)")
+    p.add_argument("--max-wait-ms", type=float, default=0.0,
+                   help="server: how long a batch waits for more queries after its first arrived (default 0)")
+    p.add_argument("--target-qps", type=float, default=None, metavar="Q",
+                   help="server: the Poisson arrival rate; offline: the expected rate (default: probed)")
+    p.add_argument("--slo-ms", type=float, default=None, metavar="X",
+                   help="server: the p99 latency bound (default 10 ms, MLPerf's)")
+    p.add_argument("--find-max-qps", action="store_true",
+                   help="search workers x threads x dynamic batching for the most server QPS VALID at p99 <= --slo-ms")
+    p.add_argument("--no-batching", action="store_true", help="--find-max-qps: leave dynamic batching out of the search")
+    p.add_argument("--max-runs", type=int, default=7, metavar="N",
+                   help="--find-max-qps: LoadGen runs per configuration at most (default 7)")
+    p.add_argument("--mlperf", action="store_true",
+                   help="MLPerf's settings (600 s minimum per run) instead of the short ones (2 s; 662 queries "
+                        "single-/multi-stream, 500 server)")
+    p.add_argument("--duration-s", type=float, default=None, metavar="S", help="LoadGen's minimum duration per run")
+    p.add_argument("--min-queries", type=int, default=None, metavar="N", help="LoadGen's minimum query count per run")
+    p.add_argument("--rows", type=int, default=None, metavar="N",
+                   help="test images in the sample library (default: 512 Fashion-MNIST, 256 cats_vs_dogs)")
+    _data_dir(p)
+    _results_dir(p, "folder for scenario-<time>.json and LoadGen's logs")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write the record here (refuses an existing file) instead of results/scenario-<time>.json")
+    return p
+
+
 SUBCOMMANDS = {"run": _add_run, "export": _add_export, "train-export": _add_train_export, "bench": _add_bench, "regress": _add_regress,
-               "check": _add_check, "explain": _add_explain, "report": _add_report}
+               "check": _add_check, "explain": _add_explain, "report": _add_report, "scenario": _add_scenario}
 
 
 def build_parser(description: str, commands: dict) -> argparse.ArgumentParser:

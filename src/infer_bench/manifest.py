@@ -35,6 +35,14 @@ class ArtifactEntry:
     source_test_accuracy: float
     quick: bool = False
     recipe: str = ""  # how it was made (export.ArtifactKind.recipe); absent in manifests of older versions
+    # Keras layers ``check``'s repair kept in float in this int8 artifact (quant.repair); absent: none.
+    float_layers: tuple[str, ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "float_layers", tuple(self.float_layers))
+        if not all(isinstance(name, str) and name for name in self.float_layers):
+            raise ArtifactError(f"{self.label}: float_layers {self.float_layers!r} must be layer names.",
+                                "rerun `infer-bench check` to repair the artifact again, or train-export --force.")
 
     @property
     def key(self) -> tuple[str, str, str]:
@@ -72,7 +80,7 @@ class Manifest:
 
     def to_dict(self) -> dict:
         return {"schema_version": SCHEMA_VERSION, "versions": self.versions, "models": self.models,
-                "artifacts": [asdict(e) for e in self.artifacts.values()]}
+                "artifacts": [{**asdict(e), "float_layers": list(e.float_layers)} for e in self.artifacts.values()]}
 
     def save(self) -> None:
         store.rewrite(self.path, self.to_dict())

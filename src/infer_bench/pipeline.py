@@ -31,11 +31,11 @@ from .train_export import Plan as TrainExportPlan, run_train_export
 from .user_export import ExportPlan, run_export
 
 # Rough share of the run each step takes on 2 cores, for the time-left estimate:
-# the report's models (train 26 min, bench 4.5, check 2, explain 1, report 0.3),
+# the report's models (train 26 min, check 2, bench 4.5, explain 1, report 0.3),
 # --quick, and a user's model (export 2-3 min for a MobileNet-sized model).
-STEP_WEIGHTS = {"report": (26.0, 4.5, 2.0, 1.0, 0.3), "quick": (2.0, 1.0, 0.3, 0.7, 0.2),
-                "user": (2.5, 2.5, 1.0, 1.0, 0.3)}
-STEPS = ("export", "bench", "check", "explain", "report")
+STEP_WEIGHTS = {"report": (26.0, 2.0, 4.5, 1.0, 0.3), "quick": (2.0, 0.3, 1.0, 0.7, 0.2),
+                "user": (2.5, 1.0, 2.5, 1.0, 0.3)}
+STEPS = ("export", "check", "bench", "explain", "report")
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
 QUICK_CHECK_ROWS = 1000  # --quick checks the first 1,000 test rows (a smoke run: its models are barely trained)
@@ -99,7 +99,7 @@ class RunProgress:
 
 
 def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
-    """Export (or train and export), bench, check, explain and report; print the decisions; return report.md."""
+    """Export (or train and export), check, bench, explain and report; print the decisions; return report.md."""
     export_plan = plan.export_plan()  # refuses a bad model path, name or scale before any work
     kind = "user" if export_plan else ("quick" if plan.quick else "report")
     progress = RunProgress(STEP_WEIGHTS[kind], log)
@@ -114,20 +114,22 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
         models = list(MODELS)
     progress.end()
 
-    progress.begin("bench")
-    bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
-                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S, threads=plan.threads,
-                      results_dir=plan.results_dir, data_dir=plan.data_dir)
-    writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
-    run_bench(bench, writer.results_file.environment, writer, log)
-    progress.end()
-
+    # check before bench: it may repair a static int8 artifact (re-export with its worst layers in
+    # float), and bench must time the file the decision table will name.
     progress.begin("check")
     report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
                        limit=QUICK_CHECK_ROWS if plan.quick else None)
     check_path = save_check(report, plan.results_dir)
     failed = [e for e in report.entries if not e.passed]
     log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")
+    progress.end()
+
+    progress.begin("bench")
+    bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
+                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S, threads=plan.threads,
+                      results_dir=plan.results_dir, data_dir=plan.data_dir)
+    writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
+    run_bench(bench, writer.results_file.environment, writer, log)
     progress.end()
 
     progress.begin("explain")

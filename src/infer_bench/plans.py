@@ -16,6 +16,10 @@ from .errors import InferBenchError, unknown_name
 from .manifest import MANIFEST_NAME, load_manifest
 from .models import MODELS
 from .results.store import exists_error
+from .runtimes import RUNTIMES
+from .runtimes.devices import cpu_count
+from .scenario.settings import MLPERF_SERVER_SLO_MS, SCENARIOS, ScenarioSettings
+from .scenario.sut import PoolConfig
 
 MIN_REGRESS_ROUNDS = 3  # fewer rounds give no confidence bound
 
@@ -163,3 +167,91 @@ def parse_slowdowns(specs) -> dict[str, float]:
             raise InferBenchError(f"--inject-slowdown {spec!r} is not CASE=FRACTION.",
                                   "write e.g. simple_cnn/onnx/fp32/onnxruntime/b1=0.25.") from None
     return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ScenarioPlan(WritesResults):
+    """One ``scenario`` run: a LoadGen scenario, or (``find_max_qps``) the Server search under ``slo_ms``.
+
+    ``threads``: intra-op threads per worker session (default: the cores shared among the
+    workers), always explicit. ``duration_s``/``min_queries`` override the preset's.
+    """
+
+    scenario: str = "single-stream"
+    exported: Path = Path("exported")
+    model: str | None = None
+    artifact: Path | None = None
+    format: str | None = None
+    quantization: str = "fp32"
+    runtime: str | None = None
+    mlperf: bool = False  # MLPerf's settings (600 s runs) instead of the short ones
+    duration_s: float | None = None
+    min_queries: int | None = None
+    target_qps: float | None = None
+    slo_ms: float | None = None
+    find_max_qps: bool = False
+    search_batching: bool = True
+    max_runs: int = 7
+    workers: int = 1
+    max_batch: int = 1
+    max_wait_ms: float = 0.0
+    rows: int | None = None
+    data_dir: str | None = None
+
+    def __post_init__(self):
+        if self.scenario not in SCENARIOS:
+            raise unknown_name("scenario", self.scenario, SCENARIOS)
+        if (self.model is None) == (self.artifact is None):
+            raise InferBenchError("scenario serves one artifact: pass --model M or --artifact PATH (not both).",
+                                  "e.g. --model simple_cnn --runtime onnxruntime, or --artifact model.onnx.")
+        check_threads(self.threads)
+        if self.find_max_qps:
+            if self.scenario != "server" or self.slo_ms is None:
+                raise InferBenchError("--find-max-qps searches Server rates under a latency bound.",
+                                      "pass --scenario server --slo-ms X with it.")
+            if self.target_qps is not None or self.workers != 1 or self.max_batch != 1:
+                raise InferBenchError("--find-max-qps chooses the rate, workers and batching itself.",
+                                      "drop --target-qps, --workers and --max-batch, or drop --find-max-qps.")
+        elif self.slo_ms is not None and self.scenario != "server":
+            raise InferBenchError(f"--slo-ms is the Server latency bound; the {self.scenario} scenario has none.",
+                                  "pass --scenario server (with --target-qps Q, or --find-max-qps).")
+        if self.scenario == "server" and not self.find_max_qps and self.target_qps is None:
+            raise InferBenchError("the server scenario needs a rate.", "pass --target-qps Q, or --find-max-qps --slo-ms X.")
+        if self.target_qps is not None and self.scenario not in ("server", "offline"):
+            raise InferBenchError(f"--target-qps is for server and offline runs, not {self.scenario}.",
+                                  "drop --target-qps.")
+        if self.scenario != "server" and (self.workers != 1 or self.max_wait_ms):
+            raise InferBenchError("--workers and --max-wait-ms configure the asynchronous server SUT only.",
+                                  "pass --scenario server, or drop them (--max-batch sets offline's batch).")
+        if self.max_runs < 1 or (self.rows is not None and self.rows < 1):
+            raise InferBenchError(f"--max-runs {self.max_runs} and --rows {self.rows} must be >= 1.", "pass e.g. 7.")
+        if self.threads is None:
+            object.__setattr__(self, "threads", max(1, cpu_count() // self.workers))
+        PoolConfig(self.workers, self.threads, self.max_batch, self.max_wait_ms)  # refuses bad numbers now
+        self.settings(1.0)  # refuses bad durations and rates now
+        refuse_existing(self.json_path, "scenario")
+        if self.model is not None:
+            check_models((self.model,), self.exported)
+            require_exports(self.exported, (self.model,), "`infer-bench scenario`")
+
+    @property
+    def needs_tensorflow(self) -> bool:
+        """Only the TensorFlow runtimes (and a .keras/SavedModel artifact's default runtime) need it."""
+        if self.runtime is None:
+            return self.artifact is None or Path(self.artifact).suffix not in (".onnx", ".tflite", ".xml")
+        return getattr(RUNTIMES.get(self.runtime), "engine", "tensorflow") == "tensorflow"
+
+    @property
+    def pool_config(self):
+        """The SUT's configuration for a single run (not the search)."""
+        return PoolConfig(self.workers, self.threads, self.max_batch, self.max_wait_ms)
+
+    def settings(self, fallback_qps: float | None = None, expected_latency_ms: float | None = None):
+        """LoadGen settings; the rate is ``--target-qps``, else ``fallback_qps`` (the search's probe,
+        or offline's probed rate)."""
+        extra = {} if expected_latency_ms is None else {"expected_latency_ns": max(1, int(expected_latency_ms * 5e5))}
+        return ScenarioSettings(
+            self.scenario, "mlperf" if self.mlperf else "short",
+            min_duration_ms=None if self.duration_s is None else int(self.duration_s * 1000),
+            min_query_count=self.min_queries, target_qps=self.target_qps or fallback_qps,
+            slo_ms=self.slo_ms if self.slo_ms is not None else MLPERF_SERVER_SLO_MS, **extra)

@@ -14,11 +14,11 @@ from ..results.check import (FAIL, PASS, CheckReport, CheckResult, OutputCompari
                              load_check, save_check)
 from .analysis import RANDOM_ROWS, REL_DIFF_FLOOR, compare_outputs, judge
 from .runner import run_check
-from .table import TABLE_HEADERS, format_table, table_rows
+from .table import LAYER_HEADERS, TABLE_HEADERS, format_layer_tables, format_table, repair_line, table_rows
 from .tolerances import (DEFAULT_TOLERANCES, PRECISIONS, TOLERANCE_FIELDS, Tolerance, ToleranceError, parse_override,
                          parse_overrides, tolerance_for, tolerances_to_dict, tolerances_with_overrides)
 
-__all__ = ["DEFAULT_TOLERANCES", "FAIL", "PASS", "PRECISIONS", "RANDOM_ROWS", "REL_DIFF_FLOOR", "TABLE_HEADERS",
+__all__ = ["LAYER_HEADERS", "format_layer_tables", "repair_line", "DEFAULT_TOLERANCES", "FAIL", "PASS", "PRECISIONS", "RANDOM_ROWS", "REL_DIFF_FLOOR", "TABLE_HEADERS",
            "TOLERANCE_FIELDS", "CheckReport", "CheckResult", "OutputComparison", "RandomInputs", "Tolerance",
            "ToleranceError", "compare_outputs", "format_table", "judge", "latest_check", "load_check",
            "parse_override", "parse_overrides", "run_check", "save_check", "table_rows", "tolerance_for",

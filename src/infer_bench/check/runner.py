@@ -22,7 +22,7 @@ artifacts), each test set is loaded once, and every session is closed after use.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -37,9 +37,10 @@ from ..metrics import accuracy_of_outputs
 from ..results.check import CheckReport, CheckResult
 from ..results.store import now_iso
 from ..runtimes import RUNTIMES, LoadOptions, get_runtime, run_precisions, runtimes_for_format, sets_precision
+from .int8 import LAYER_FORMATS, Int8Job, calibration_loader, follow_up, layer_rows
 from .analysis import (RANDOM_ROWS, REL_DIFF_FLOOR, compare_outputs, differs_from_training, judge, random_inputs,
                        random_inputs_spec)
-from .table import progress_line, summary_line
+from .table import format_layer_tables, progress_line, summary_line
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, tolerances_to_dict
 
 DEFAULT_BATCH = 256
@@ -273,6 +274,31 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
                        test, random, reasons, time.perf_counter() - t0, job.entry is None)
 
 
+def _int8_follow_up(job: _Job, group: _Group, ref: _ReferenceRun, tolerances, result: CheckResult, data_dir,
+                    log) -> CheckResult:
+    """A static int8 result with its layer errors (and repaired if it failed): ``check.int8``."""
+    if job.quantization != "static_int8" or job.precision is not None:
+        return result
+    note = ""
+    int8_job = None
+    if job.format not in LAYER_FORMATS:
+        note = f"per-layer errors are measured for {' and '.join(LAYER_FORMATS)} static int8 only"
+    elif job.entry is None:
+        note = "an --artifact outside a manifest has no float source to compare with"
+    else:
+        int8_job = Int8Job(job.model, job.format, job.path, job.manifest, job.entry, group.reference,
+                           calibration_loader(job.manifest, job.model, data_dir))
+
+    def evaluate(path: Path) -> CheckResult:
+        return _check_one(replace(job, entry=None, path=path), ref, tolerances)
+
+    rows = layer_rows(ref.x.shape[1:])
+    try:
+        return follow_up(int8_job, result, tolerances[job.quantization], ref.x[:rows], evaluate, log, note)
+    except Exception as exc:  # the layer errors are a diagnosis: their failure must not hide the verdict
+        return replace(result, layer_error_note=f"per-layer errors could not be measured: {_error_text(exc)}")
+
+
 def run_check(exported: str | Path | None, models=None, data_dir=None, tolerances: dict[str, Tolerance] | None = None,
               extra_artifacts=(), reference: str | Path | None = None, limit: int | None = None,
               log: Callable[[str], None] = print, random_rows: int = RANDOM_ROWS) -> CheckReport:
@@ -316,7 +342,11 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
         # Keep only test sets a later group (by its known dataset) still needs.
         test_sets.keep_only({g.inputs for g in groups[i + 1:]} | {None})
         for job in group.jobs:
-            results.append(_not_run(job, problem) if ref is None else _check_one(job, ref, tolerances))
+            if ref is None:
+                results.append(_not_run(job, problem))
+            else:
+                results.append(_int8_follow_up(job, group, ref, tolerances, _check_one(job, ref, tolerances),
+                                               data_dir, log))
             log(progress_line(len(results), total, results[-1]))
     report = CheckReport(entries=tuple(results), tolerances=tolerances_to_dict(tolerances),
                          exported=None if exported is None else str(exported), created=created,
@@ -324,5 +354,8 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
                          rel_diff_floor=REL_DIFF_FLOOR, reference_runtime=REFERENCE_RUNTIME, environment=environment)
     for note in skipped_variants:  # said once, beside the summary, not between the progress lines
         log(note)
+    layers = format_layer_tables(report)
+    if layers:  # where each int8 artifact loses its accuracy, and what the repair did
+        log(layers)
     log(summary_line(report))
     return report

@@ -54,3 +54,43 @@ def summary_line(report: CheckReport) -> str:
     """The last progress line: how many artifacts pass, and how long the check took."""
     passed = sum(r.passed for r in report.entries)
     return f"{passed}/{len(report.entries)} artifacts pass ({report.seconds:.1f} s)"
+
+
+LAYER_HEADERS = ["keras layer", "noise added", "output SQNR dB", "rel error", "own grid SQNR dB", "clipped"]
+LAYER_ROWS_SHOWN = 8  # worst layers per artifact in the text table (the JSON keeps all)
+
+
+def repair_line(r: CheckResult) -> str:
+    """One line on the repair of ``r`` (empty when none was needed)."""
+    repair = r.repair
+    if repair is None:
+        return ""
+    if not repair.repaired:
+        return f"not repaired: {repair.why}"
+    line = (f"repaired: kept in float {', '.join(repair.float_layers)} ({len(repair.attempts)} attempt(s); "
+            f"failed original kept as {Path(repair.original_path).name})")
+    if repair.speed_cost is not None:
+        line += (f"; batch-1 latency {repair.original_ms:.3f} -> {repair.repaired_ms:.3f} ms "
+                 f"({repair.speed_cost:.2f}x)")
+    # Bench results taken before the repair timed the failed original: say so where the user looks.
+    return line + "; rerun `infer-bench bench` for its full timings"
+
+
+def format_layer_tables(report: CheckReport, tablefmt: str = "github", shown: int = LAYER_ROWS_SHOWN) -> str:
+    """Per int8 artifact, its worst layers (``layer_errors``) and what its repair did; empty if none."""
+    blocks = []
+    for r in report.entries:
+        if not r.layer_errors and not r.layer_error_note:
+            continue
+        head = f"{r.label} ({r.runtime or 'not run'}): per-layer int8 error, worst first"
+        if not r.layer_errors:
+            blocks.append(f"{r.label}: no per-layer errors ({r.layer_error_note})")
+            continue
+        rows = [[e.keras_layer, f"{e.noise_added:.1e}", f"{e.sqnr_db:.1f}", f"{e.rel_error:.2%}",
+                 f"{e.grid_sqnr_db:.1f}", f"{e.clipped:.2%}"] for e in r.layer_errors[:shown]]
+        text = head + "\n" + tabulate(rows, headers=LAYER_HEADERS, tablefmt=tablefmt, disable_numparse=True)
+        if len(r.layer_errors) > shown:
+            text += f"\n({len(r.layer_errors) - shown} more layers in the JSON)"
+        line = repair_line(r)
+        blocks.append(text + (f"\n{line}" if line else ""))
+    return "\n\n".join(blocks)

@@ -43,8 +43,12 @@ def export_onnx_fp16(fp32_path: Path, path: Path) -> None:
         onnx.save(model16, str(tmp))
 
 
-def _preprocessed(fp32_path: Path, workdir: Path) -> Path:
-    """onnxruntime's recommended pre-processing (shape inference, graph cleanup) before quantizing."""
+def preprocessed(fp32_path: Path, workdir: Path) -> Path:
+    """onnxruntime's recommended pre-processing (shape inference, graph cleanup) before quantizing.
+
+    Deterministic: ``quant.onnx_layers`` runs it again to get the float graph whose node and
+    tensor names the QDQ model keeps.
+    """
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
     out = workdir / "preprocessed.onnx"
@@ -65,12 +69,23 @@ def export_onnx_dynamic_int8(fp32_path: Path, path: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with tempfile.TemporaryDirectory() as work, atomic_path(path, suffix=".onnx") as tmp:
-        quantize_dynamic(str(_preprocessed(fp32_path, Path(work))), str(tmp), weight_type=QuantType.QInt8,
+        quantize_dynamic(str(preprocessed(fp32_path, Path(work))), str(tmp), weight_type=QuantType.QInt8,
                          op_types_to_quantize=DYNAMIC_OP_TYPES)
 
 
-def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray, batch: int = 32) -> None:
-    """Static QDQ quantization, per-channel int8 weights, percentile-calibrated on real images."""
+def nodes_in_scopes(node_names, scopes) -> list[str]:
+    """The node names under any of the layer ``scopes`` ("tiny_1/conv2d_1_2": its "tiny_1/conv2d_1_2/..." nodes)."""
+    prefixes = tuple(scope.rstrip("/") + "/" for scope in scopes)
+    return [name for name in node_names if prefixes and name.startswith(prefixes)]
+
+
+def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray, batch: int = 32,
+                            float_scopes: tuple[str, ...] = ()) -> None:
+    """Static QDQ quantization, per-channel int8 weights, percentile-calibrated on real images.
+
+    ``float_scopes``: layer scopes (``quant.repair``) whose nodes stay in float
+    (``quantize_static(nodes_to_exclude=...)``); one that matches no node is refused.
+    """
     import contextlib
     import io
 
@@ -91,8 +106,14 @@ def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray
     # The histogram calibrator prints its progress to stdout; the run's own progress says enough.
     with (tempfile.TemporaryDirectory() as work, atomic_path(path, suffix=".onnx") as tmp,
           contextlib.redirect_stdout(io.StringIO())):
+        source = preprocessed(fp32_path, Path(work))
+        excluded = nodes_in_scopes([n.name for n in onnx.load(str(source)).graph.node], float_scopes)
+        missing = [s for s in float_scopes if not nodes_in_scopes(excluded, [s])]
+        if missing:
+            raise ArtifactError(f"No node of {fp32_path.name} is in the layer scope(s) {', '.join(missing)}.",
+                                "name layers by the scopes `infer-bench check` reports for this model.")
         try:
-            quantize_static(str(_preprocessed(fp32_path, Path(work))), str(tmp), Reader(),
+            quantize_static(str(source), str(tmp), Reader(), nodes_to_exclude=excluded,
                             quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                             calibrate_method=CalibrationMethod.Percentile,

@@ -37,13 +37,20 @@ def _converter(savedmodel: Path):
     return tf, tf.lite.TFLiteConverter.from_saved_model(str(savedmodel))
 
 
-def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: np.ndarray | None = None) -> None:
-    """Convert ``savedmodel`` to a ``.tflite`` file at the given quantization."""
+def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: np.ndarray | None = None,
+                  float_scopes: tuple[str, ...] = ()) -> None:
+    """Convert ``savedmodel`` to a ``.tflite`` file at the given quantization.
+
+    ``float_scopes`` (static_int8 only): layer scopes (``quant.repair``) whose ops stay in float
+    (``mlir_quantize(denylisted_nodes=...)``); one that matches no op is refused.
+    """
     tf, conv = _converter(savedmodel)
     if quantization == "static_int8":
         if calibration is None:
             raise ValueError("static_int8 needs calibration images")
-        content = _static_int8(conv, calibration)
+        content = _static_int8(conv, calibration, float_scopes=float_scopes)
+    elif float_scopes:
+        raise ValueError("only static_int8 keeps layers in float")
     else:
         if quantization == "fp16":
             conv.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -56,19 +63,22 @@ def export_tflite(savedmodel: Path, path: Path, quantization: str, calibration: 
     write_bytes_atomic(path, content)
 
 
-def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> bytes:
-    """Full-integer int8 model whose activation ranges are percentile-clipped (module docstring)."""
+def _static_int8(conv, calibration: np.ndarray, percentile: float = CALIBRATION_PERCENTILE,
+                 float_scopes: tuple[str, ...] = ()) -> bytes:
+    """Full-integer int8 model whose activation ranges are percentile-clipped (module docstring);
+    the ops of ``float_scopes`` are left in float."""
     import tensorflow as tf
     from tensorflow.lite.python import convert
 
     conv.optimizations = [tf.lite.Optimize.DEFAULT]
     conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
     conv._experimental_calibrate_only = True  # noqa: SLF001 (see the module docstring)
-    calibrated = conv.convert()
-    quantized = convert.mlir_quantize(_with_percentile_ranges(calibrated, calibration, percentile),
-                                      fully_quantize=False)  # float32 in/out, int8 inside
+    calibrated = _with_percentile_ranges(conv.convert(), calibration, percentile)
+    denied = _outputs_in_scopes(calibrated, float_scopes)
+    quantized = convert.mlir_quantize(calibrated, fully_quantize=False,  # float32 in/out, int8 inside
+                                      denylisted_nodes=denied or None)
     float_ops = float_ops_inside(quantized)
-    if float_ops:
+    if float_ops and not float_scopes:  # kept in float on purpose: the repair asked for it
         raise ArtifactError(f"TFLite static_int8 conversion left float ops inside the graph: {', '.join(float_ops)}.",
                             "this model has an op the int8 converter cannot quantize; drop static_int8 for it.")
     return quantized
@@ -104,6 +114,21 @@ def _with_percentile_ranges(calibrated: bytes, calibration: np.ndarray, percenti
     builder = flatbuffers.Builder(len(calibrated) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     return bytes(builder.Output())
+
+
+def _outputs_in_scopes(tflite_model: bytes, scopes) -> list[str]:
+    """Output tensor names of the ops under the layer ``scopes`` (what ``denylisted_nodes`` takes)."""
+    if not scopes:
+        return []
+    graph = _model_object(tflite_model).subgraphs[0]
+    names = [graph.tensors[op.outputs[0]].name for op in graph.operators]
+    names = [n.decode() if isinstance(n, bytes) else n for n in names]
+    prefixes = {scope: scope.rstrip("/") + "/" for scope in scopes}
+    missing = [s for s, p in prefixes.items() if not any(n.startswith(p) for n in names)]
+    if missing:
+        raise ArtifactError(f"No TFLite op is in the layer scope(s) {', '.join(missing)}.",
+                            "name layers by the scopes `infer-bench check` reports for this model.")
+    return [n for n in names if n.startswith(tuple(prefixes.values()))]
 
 
 def _model_object(tflite_model: bytes):

@@ -23,6 +23,7 @@ from ..results.check import latest_check, load_check
 from ..results.explain import Explanation, latest_explanation, load_explanation
 from ..results.machine import machine_differences
 from . import figures
+from .int8 import int8_section, layer_sqnr
 from .sections import (CMD_BENCH, CMD_CHECK, CMD_EXPLAIN, CMD_TRAIN_EXPORT, accuracy_section, decision_section,
                        explain_section, latency_section, machine_section, training_section)
 
@@ -92,9 +93,10 @@ def _draw(figs: dict, key: str, fn, *args, log) -> None:
         figs[key] = path
 
 
-def _draw_all(results, explain, exported: Path, manifest, fig_dir: Path, log) -> tuple[dict, dict]:
+def _draw_all(results, explain, exported: Path, manifest, fig_dir: Path, log, check=None) -> tuple[dict, dict]:
     """({figure key: path}, {model: training-curve path}) of every figure the inputs allow."""
     figs: dict[str, Path] = {}
+    _draw(figs, "int8_layers", layer_sqnr, check, fig_dir / "int8-layer-sqnr.png", log=log)
     if any(not r.skipped for r in results):
         _draw(figs, "latency_bars", figures.latency_bars, results, fig_dir / "latency-batch1.png", log=log)
         _draw(figs, "latency_vs_batch", figures.latency_vs_batch, results, fig_dir / "latency-vs-batch.png", log=log)
@@ -142,7 +144,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
         log(f"report: no explanation in {results_dir}; run {CMD_EXPLAIN} for the roofline and per-layer figures")
 
     fig_dir = out_dir / FIGURES_DIR
-    figs, curves = _draw_all(results, explain, exported, manifest, fig_dir, log)
+    figs, curves = _draw_all(results, explain, exported, manifest, fig_dir, log, check)
 
     bench_models = list(dict.fromkeys(r.model for r in results))
     measured = sum(1 for r in results if not r.skipped)
@@ -156,6 +158,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     lines += decision_section(results_file, check)
     lines += latency_section(results, figs, out_dir)
     lines += accuracy_section(check, check_path, check_problem)
+    lines += int8_section(check, figs.get("int8_layers"), out_dir)
     lines += explain_section(explain, explain_path, explain_problem, results, figs, out_dir)
     lines += training_section(exported, manifest, manifest_problem, bench_models, curves, out_dir)
     has_manifest = manifest is not None and bool(manifest.models)

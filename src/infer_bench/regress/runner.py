@@ -201,6 +201,12 @@ def record_baseline(path: Path, rounds: int, threads: int, data_dir=None,
     return baseline
 
 
+def confirms(second: CaseComparison, pooled: CaseComparison) -> bool:
+    """A suspect is confirmed when the fresh process also finds it slower than its threshold (median) and
+    both processes' rounds together put the lower end of the 95% interval above the threshold."""
+    return second.change_pct > second.threshold_pct and pooled.regressed
+
+
 def _reference_for(baseline: Baseline, names: Sequence[str], log: Callable[[str], None]) -> ReferenceExports:
     """The candidate's fast-set exports for ``names`` (built here, with their log) and the matching reference."""
     candidate = fast_set_artifacts(log=log, models=[case[0] for case in resolve_cases(names)])
@@ -246,19 +252,22 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
                               host_change_pct=(float(np.median(now["reference_ms"])) / entry.reference_ms - 1) * 100)
 
     comparisons = {n: compare(n, m) for n, m in measured.items()}
-    flagged = [n for n, c in comparisons.items() if c.regressed]
+    # Flagged cases, and suspects: slower than the threshold at the median though the interval still
+    # reaches below it (a slowed case on a host busy enough to widen its rounds' spread).
+    suspects = [n for n, c in comparisons.items() if c.regressed or c.change_pct > c.threshold_pct]
     confirmed = []
-    if flagged:
-        log(f"{len(flagged)} case(s) look slower: measuring the set again in a fresh process before failing: "
-            f"{', '.join(flagged)}")
-        # The whole set, not the flagged cases alone: a case timed alone keeps its weights in cache between
+    if suspects:
+        log(f"{len(suspects)} case(s) look slower: measuring the set again in a fresh process before failing: "
+            f"{', '.join(suspects)}")
+        # The whole set, not the suspects alone: a case timed alone keeps its weights in cache between
         # blocks and runs faster than in the interleaved set the baseline was recorded in.
         again = measure_in_fresh_process(names, rounds, threads, seed=1, data_dir=data_dir,
                                          with_contention=with_contention, slowdowns=slowdowns, reference_paths=paths)
-        for n in flagged:
+        for n in suspects:
             second = compare(n, again[n])
-            if second.regressed:
+            pooled = compare(n, {key: measured[n][key] + again[n][key] for key in ("ratios", "reference_ms")})
+            if confirms(second, pooled):
                 confirmed.append(n)
-                comparisons[n] = second
+                comparisons[n] = pooled
     return RegressOutcome(tuple(comparisons.values()), tuple(confirmed), threshold_pct, with_contention,
                           {n: m["ratios"] for n, m in measured.items()}, reference.source)

@@ -33,5 +33,6 @@ def verdict_lines(outcome: RegressOutcome) -> list[str]:
     if not outcome.regressed:
         return [f"No regression above {outcome.threshold_pct:g}% in {len(outcome.comparisons)} cases."]
     return [f"REGRESSION: {c.case} is {c.change_pct:+.1f}% vs baseline (95% interval "
-            f"{c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}%), confirmed on a second measurement."
+            f"{c.ci_low_pct:+.1f}%..{c.ci_high_pct:+.1f}% over both measurements), confirmed in a second fresh "
+            "process."
             for c in outcome.comparisons if c.case in outcome.regressed]

@@ -1,12 +1,19 @@
 """The record of an accuracy check (``results/check-*.json``): one typed, versioned writer and reader.
 
-File shape (``SCHEMA_VERSION`` 1)::
+File shape (``SCHEMA_VERSION`` 2)::
 
-    {"schema_version": 1, "created": "...", "environment": {...}, "exported": "exported" | null,
+    {"schema_version": 2, "created": "...", "environment": {...}, "exported": "exported" | null,
      "ok": true, "seconds": 61.2, "reference_runtime": "keras_predict", "rel_diff_floor": 0.001,
      "random_inputs": {"rows": 256, "seed": 1234, "low": 0.0, "high": 1.0, "distribution": "uniform"},
      "tolerances": {PRECISION: {"max_abs_diff": ..., "min_agreement": ..., ...}, ...},
      "results": [{...one CheckResult...}, ...]}
+
+Version 2 adds three keys to every result: ``layer_errors`` (a list of
+``quant.records.LayerError``, worst first: ``keras_layer``, ``tensor``,
+``sqnr_db``, ``rel_error``, ``grid_sqnr_db``, ``clipped``, ``scale``; empty
+where none were measured) and ``repair`` (``quant.records.Repair`` or null),
+plus ``layer_error_note`` (why a static int8 artifact has no layer errors).
+Version 1 files are still read: their results get no layer errors and no repair.
 
 ``environment`` (``environment.capture_environment``) is written by this
 version and optional when reading: files written before it have none (the
@@ -36,9 +43,11 @@ from pathlib import Path
 
 from ..catalog import REFERENCE_RUNTIME
 from ..errors import InferBenchError
+from ..quant.records import LayerError, Repair
 from . import store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READS = (1, 2)  # version 1 files (no layer errors, no repair) are still read
 KIND = "check"  # files are results/check-<time>.json
 WHAT = "check"
 REGENERATE = "infer-bench check"
@@ -96,9 +105,17 @@ class CheckResult:
     reasons: tuple[str, ...]
     seconds: float
     extra: bool = False  # given as an extra artifact, not listed in the export's manifest
+    layer_errors: tuple[LayerError, ...] = ()  # worst first (quant.sqnr.rank_layers)
+    layer_error_note: str = ""  # why a static int8 artifact has no layer errors
+    repair: Repair | None = None  # what the repair loop did (static int8 that missed its budget)
 
     def __post_init__(self):
         object.__setattr__(self, "reasons", tuple(self.reasons))
+        object.__setattr__(self, "layer_errors", tuple(self.layer_errors))
+        if not all(isinstance(e, LayerError) for e in self.layer_errors):
+            raise InferBenchError(f"{self.model}: layer_errors must be LayerError records.")
+        if self.repair is not None and not isinstance(self.repair, Repair):
+            raise InferBenchError(f"{self.model}: repair must be a Repair record or None.")
 
     @property
     def passed(self) -> bool:
@@ -139,7 +156,10 @@ class CheckResult:
 
     def to_dict(self) -> dict:
         """JSON-ready form, keys in the file's order (non-finite numbers become null)."""
-        return {key: list(self.reasons) if key == "reasons" else getattr(self, key) for key in RESULT_KEYS}
+        out = {key: list(self.reasons) if key == "reasons" else getattr(self, key) for key in RESULT_KEYS}
+        out.update(layer_errors=[e.to_dict() for e in self.layer_errors], layer_error_note=self.layer_error_note,
+                   repair=None if self.repair is None else self.repair.to_dict())
+        return out
 
     @classmethod
     def from_dict(cls, data, source: str = WHAT) -> CheckResult:
@@ -158,9 +178,15 @@ class CheckResult:
             random = OutputComparison(data["random_rows"], _unfinite(data["random_max_abs_diff"]),
                                       _unfinite(data["random_mean_abs_diff"]), _unfinite(data["random_max_rel_diff"]),
                                       data["random_top1_agreement"], None)
+        # Version 2 keys; a version 1 result has none of them.
+        for key, kind in (("layer_errors", "list"), ("layer_error_note", "str"), ("repair", "dict?")):
+            _require_type(data.get(key, [] if key == "layer_errors" else "" if key == "layer_error_note" else None),
+                          kind, f"{source}: result {key}")
+        errors = tuple(LayerError.from_dict(e, f"{source}: a layer error") for e in data.get("layer_errors", []))
+        repair = Repair.from_dict(data["repair"]) if data.get("repair") is not None else None
         return cls(data["model"], data["format"], data["quantization"], data["path"], data["runtime"],
                    data["reference_accuracy"], data["test_accuracy"], test, random, tuple(data["reasons"]),
-                   data["seconds"], data["extra"])
+                   data["seconds"], data["extra"], errors, data.get("layer_error_note", ""), repair)
 
 
 RESULT_KEYS = ("model", "format", "quantization", "path", "runtime", "reference_accuracy", "test_accuracy",
@@ -240,7 +266,7 @@ class CheckReport:
     @classmethod
     def from_dict(cls, data, source: str = WHAT) -> CheckReport:
         """Read the file's JSON object; refuses another schema version and names what is missing or wrong."""
-        store.check_version(data, SCHEMA_VERSION, source, WHAT, REGENERATE)
+        store.check_version(data, READS, source, WHAT, REGENERATE)
         _require_keys(data, _REPORT_KEYS, source, "the check")
         for key, kind in (("created", "str"), ("exported", "str?"), ("ok", "bool"), ("seconds", "num"),
                           ("reference_runtime", "str"), ("rel_diff_floor", "num"), ("random_inputs", "dict"),
@@ -316,7 +342,7 @@ def save_check(report: CheckReport, folder: str | os.PathLike, json_path: str | 
 
 def load_check(path: str | os.PathLike) -> CheckReport:
     """Read a ``check-*.json``; a clear error when it is missing, damaged, of another version or incomplete."""
-    return CheckReport.from_dict(store.read(path, SCHEMA_VERSION, WHAT, REGENERATE), str(path))
+    return CheckReport.from_dict(store.read(path, READS, WHAT, REGENERATE), str(path))
 
 
 def latest_check(folder: str | os.PathLike) -> Path | None:

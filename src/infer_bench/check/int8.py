@@ -1,0 +1,165 @@
+"""What ``check`` adds for a static int8 artifact: its per-layer errors, and its repair when it fails.
+
+For an ONNX (QDQ) or TFLite static int8 artifact of an export folder, the
+float source it was quantized from is in the same manifest (the fp32 ONNX
+file; the SavedModel), so the float and the int8 model run on the first
+held-out test rows (never calibration images: those are training images) and
+every Keras layer gets its error (``quant``). When the artifact misses its
+budget and its tolerance row allows a repair, ``quant.repair`` keeps the worst
+layers in float, re-exporting from the same source on the same calibration
+images train-export used, and the manifest entry is updated (new checksum,
+``float_layers``). Other int8 artifacts (OpenVINO's, an ``--artifact`` outside
+a manifest) get a note saying why they have no layer errors.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from ..export.calibration import CALIBRATION_IMAGES
+from ..export.onnx_formats import export_onnx_static_int8
+from ..export.tflite_formats import export_tflite
+from ..manifest import ArtifactEntry, Manifest, entry_for
+from ..measure import QUICK, time_pairs
+from ..quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
+from ..quant.records import LayerError
+from ..quant.repair import Evaluation, RepairLimits, repair
+from ..quant.sqnr import layer_errors
+from ..quant.tflite_layers import float_tflite, tflite_layer_scopes, tflite_layer_tensors
+from ..results.check import CheckResult
+from ..runtimes import LoadOptions, get_runtime
+from .tolerances import Tolerance
+
+LAYER_FORMATS = ("onnx", "tflite")  # static int8 formats with per-layer errors and a repair
+LAYER_ROWS = 256  # held-out test rows the float and int8 models run on, layer by layer
+LAYER_INPUT_BYTES = 32 * 224 * 224 * 3 * 4  # at most this much input (32 rows of 224x224x3): activations add up
+
+
+def layer_rows(image_shape) -> int:
+    """Held-out rows for layer errors: ``LAYER_ROWS``, fewer for big images (at least 8)."""
+    return max(8, min(LAYER_ROWS, LAYER_INPUT_BYTES // (4 * int(np.prod(image_shape)))))
+
+
+@dataclass
+class Int8Job:
+    """A static int8 artifact of a manifest and where its float source and calibration come from."""
+
+    model: str
+    format: str
+    path: Path
+    manifest: Manifest
+    entry: ArtifactEntry
+    reference: Path  # the .keras file
+    load_calibration: Callable[[], np.ndarray]
+
+    def source(self) -> Path | None:
+        """The float file the artifact was quantized from (None: not in the manifest)."""
+        key = (self.model, "onnx", "fp32") if self.format == "onnx" else (self.model, "savedmodel", "fp32")
+        entry = self.manifest.artifacts.get(key)
+        return None if entry is None else self.manifest.folder / entry.path
+
+
+def calibration_loader(manifest: Manifest, model: str, data_dir) -> Callable[[], np.ndarray]:
+    """The calibration images train-export / export used for ``model`` (same data, same seeded sample)."""
+    def load() -> np.ndarray:
+        info = manifest.models.get(model, {})
+        if info.get("preprocess") is not None:  # a user's model: ``infer-bench export``
+            from ..data.preprocess import Preprocess
+            from ..data.sources import open_data
+
+            x, _ = open_data(info["data"], data_dir).train.sample(
+                info.get("calibration_images", CALIBRATION_IMAGES), Preprocess.from_dict(info["preprocess"]), seed=42)
+            return x
+        from ..data import load_dataset
+        from ..train import QUICK_ROWS
+        from ..train_export import calibration_images
+
+        ds = load_dataset(info["dataset"], data_dir, limit=QUICK_ROWS if info.get("quick") else None)
+        return calibration_images(ds.x_train)
+
+    return load
+
+
+def measure_layers(job: Int8Job, keras_model, images: np.ndarray) -> tuple[tuple[LayerError, ...], dict[str, str]]:
+    """The artifact's layer errors (worst first) and each layer's scope in its graph."""
+    source = job.source()
+    if job.format == "onnx":
+        tensors = onnx_layer_tensors(source, job.path, keras_model, images)
+        return layer_errors(tensors), onnx_layer_scopes(source, keras_model)
+    content = float_tflite(source)
+    return layer_errors(tflite_layer_tensors(content, job.path, keras_model, images)), tflite_layer_scopes(
+        content, keras_model)
+
+
+def _reexporter(job: Int8Job) -> Callable[[tuple[str, ...], Path], None]:
+    source = job.source()
+
+    def reexport(scopes: tuple[str, ...], path: Path) -> None:
+        if job.format == "onnx":
+            export_onnx_static_int8(source, path, job.load_calibration(), float_scopes=scopes)
+        else:
+            export_tflite(source, path, "static_int8", job.load_calibration(), float_scopes=scopes)
+
+    return reexport
+
+
+def _timer(runtime: str, batch: np.ndarray) -> Callable[[Path, Path], tuple[float, float]]:
+    """Median batch-1 ms of two files, timed call against call (``measure.time_pairs``, the QUICK rule)."""
+    def time_pair(original: Path, repaired: Path) -> tuple[float, float]:
+        a = get_runtime(runtime).load(original, LoadOptions(device="cpu"))
+        b = get_runtime(runtime).load(repaired, LoadOptions(device="cpu"))
+        try:
+            pairs = time_pairs(a.run, b.run, [batch], QUICK)
+        finally:
+            a.close()
+            b.close()
+        return statistics.median(p[0] for p in pairs) / 1e6, statistics.median(p[1] for p in pairs) / 1e6
+
+    return time_pair
+
+
+def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, images: np.ndarray,
+              evaluate: Callable[[Path], CheckResult], log: Callable[[str], None], note: str = "") -> CheckResult:
+    """``result`` with its layer errors, repaired first if it failed and its tolerance allows it.
+
+    ``job`` None: no layer errors, ``note`` says why. ``evaluate(path)``
+    re-checks a re-exported file against the same reference.
+    """
+    if job is None:
+        return replace(result, layer_error_note=note)
+    if result.test is None:  # it could not even be run: nothing to measure or repair
+        return result
+    if job.source() is None:
+        source = "fp32 ONNX file" if job.format == "onnx" else "SavedModel"
+        return replace(result, layer_error_note=f"the manifest lists no {source} to compare the int8 model with")
+    import keras
+
+    keras_model = keras.saving.load_model(job.reference, compile=False, safe_mode=True)
+    errors, scopes = measure_layers(job, keras_model, images)
+    result = replace(result, layer_errors=errors)
+    limits = RepairLimits(tolerance.repair_max_float_layers, tolerance.repair_max_attempts)
+    if result.passed:
+        return result
+
+    def judged(path: Path) -> Evaluation:
+        r = evaluate(path)
+        return Evaluation(r.top1_agreement, r.accuracy_delta_pts, r.reasons)
+
+    outcome = repair(job.path, [e.keras_layer for e in errors], scopes, limits, result.reasons, _reexporter(job),
+                     judged, _timer(result.runtime, images[:1]), log)
+    if not outcome.repaired:
+        return replace(result, repair=outcome, reasons=(*result.reasons, f"not repaired: {outcome.why}"))
+    fresh = evaluate(job.path)
+    entry = entry_for(job.manifest, job.path, **{k: getattr(job.entry, k) for k in (
+        "model", "format", "quantization", "input_shape", "input_dtype", "output_shape", "source_sha256",
+        "source_test_accuracy", "quick", "recipe")}, float_layers=outcome.float_layers)
+    job.manifest.add(entry)
+    job.manifest.save()
+    # The layer errors stay those of the artifact as exported: the diagnosis the repair acted on.
+    return replace(fresh, extra=result.extra, layer_errors=errors, repair=outcome,
+                   seconds=result.seconds + fresh.seconds)

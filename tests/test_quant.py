@@ -1,0 +1,346 @@
+"""Quantization you can trust (issue 17): per-layer int8 error, the tightened budget, the repair loop.
+
+One tiny real CNN (three convolutions) trained briefly on real Fashion-MNIST
+rows, exported once per module to .keras, fp32 ONNX, ONNX static (QDQ) int8,
+the SavedModel and TFLite static int8, listed in a real manifest. In both int8
+files one layer's activation range is then deliberately mis-calibrated (its
+int8 scale multiplied by ``SCALE_FACTOR``, as a calibration on the wrong
+images would do): the check must rank that layer worst, and its repair must
+keep that layer in float and pass.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from infer_bench.check import run_check
+from infer_bench.check.tolerances import (DEFAULT_TOLERANCES, INT8_BUDGET, ToleranceError, int8_budget_overrides,
+                                          parse_overrides, tolerances_with_overrides)
+from infer_bench.data import load_dataset, load_test_set
+from infer_bench.errors import InferBenchError
+from infer_bench.export import artifact_filename
+from infer_bench.export.keras_formats import export_savedmodel
+from infer_bench.export.onnx_formats import export_onnx_dynamic_int8, export_onnx_fp32, export_onnx_static_int8
+from infer_bench.fsutil import sha256_of
+from infer_bench.manifest import Manifest, entry_for, load_manifest
+from infer_bench.quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
+from infer_bench.quant.records import Repair, RepairAttempt
+from infer_bench.quant.repair import RepairLimits, aside_path, attempt_plan
+from infer_bench.quant.sqnr import fake_quant, layer_errors, rel_error, sqnr_db
+from infer_bench.results.check import load_check, save_check
+from infer_bench.train import QUICK_ROWS
+from infer_bench.train_export import calibration_images
+
+NAME = "tiny"
+BAD_LAYER = "conv2d_1"  # the mis-calibrated one: the middle convolution
+SCALE_FACTOR = 40.0
+ROWS = 1000  # held-out rows the checks run on
+
+
+def _tiny_model(x, y):
+    import keras
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        # Named: Keras numbers unnamed layers per session, so "conv2d_1" would depend on the tests run before.
+        keras.layers.Conv2D(8, 3, activation="relu", name="conv2d"),
+        keras.layers.Conv2D(16, 3, strides=2, activation="relu", name="conv2d_1"),
+        keras.layers.Conv2D(16, 3, activation="relu", name="conv2d_2"),
+        keras.layers.Flatten(name="flatten"),
+        keras.layers.Dense(10, activation="softmax", name="dense"),
+    ], name=NAME)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    model.fit(x, y, epochs=3, batch_size=32, verbose=0)
+    return model
+
+
+def _miscalibrate_onnx(path, layer_scope: str) -> None:
+    """Multiply the int8 scale of the layer's output activation by SCALE_FACTOR, in place."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    name = f"{layer_scope}/Relu:0_scale"
+    init = next(i for i in model.graph.initializer if i.name == name)
+    init.CopyFrom(numpy_helper.from_array(numpy_helper.to_array(init) * np.float32(SCALE_FACTOR), name))
+    onnx.save(model, str(path))
+
+
+def _miscalibrated_tflite(savedmodel, path, calibration, layer_scope: str) -> None:
+    """TFLite static int8 made as the export makes it, but with the layer's calibrated range SCALE_FACTOR
+    times too wide (edited between calibration and quantization, so every scale derived from it agrees)."""
+    from tensorflow.lite.python import convert
+
+    import flatbuffers
+    import tensorflow as tf
+
+    from infer_bench.export.calibration import CALIBRATION_PERCENTILE
+    from infer_bench.export.tflite_formats import _converter, _model_object, _with_percentile_ranges
+
+    _, conv = _converter(savedmodel)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = lambda: ([calibration[i:i + 1]] for i in range(len(calibration)))
+    conv._experimental_calibrate_only = True
+    model = _model_object(_with_percentile_ranges(conv.convert(), calibration, CALIBRATION_PERCENTILE))
+    graph = model.subgraphs[0]
+    for op in graph.operators:
+        q = graph.tensors[op.outputs[0]].quantization
+        if graph.tensors[op.outputs[0]].name.decode().startswith(layer_scope + "/") and q.min is not None:
+            q.min, q.max = [v * SCALE_FACTOR for v in q.min], [v * SCALE_FACTOR for v in q.max]
+    builder = flatbuffers.Builder(0)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    path.write_bytes(convert.mlir_quantize(bytes(builder.Output()), fully_quantize=False))
+
+
+def _make_export(folder, data_root):
+    """The tiny model's artifacts and manifest in ``folder``; both static int8 files mis-calibrated."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    train = load_dataset("fashion_mnist", data_root, limit=2000)
+    model = _tiny_model(train.x_train, train.y_train)
+    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    sub = folder / NAME
+    sub.mkdir(parents=True)
+    path = {(f, q): sub / artifact_filename(NAME, f, q) for f, q in [
+        ("keras", "fp32"), ("onnx", "fp32"), ("onnx", "static_int8"), ("onnx", "dynamic_int8"),
+        ("savedmodel", "fp32"), ("tflite", "static_int8")]}
+    model.save(path["keras", "fp32"])
+    export_onnx_fp32(model, path["onnx", "fp32"])
+    export_onnx_static_int8(path["onnx", "fp32"], path["onnx", "static_int8"], calibration)
+    export_onnx_dynamic_int8(path["onnx", "fp32"], path["onnx", "dynamic_int8"])
+    export_savedmodel(model, path["savedmodel", "fp32"])
+    scopes = onnx_layer_scopes(path["onnx", "fp32"], model)
+    _miscalibrate_onnx(path["onnx", "static_int8"], scopes[BAD_LAYER])
+    _miscalibrated_tflite(path["savedmodel", "fp32"], path["tflite", "static_int8"], calibration, scopes[BAD_LAYER])
+    manifest = Manifest(folder)
+    manifest.models[NAME] = {"dataset": "fashion_mnist", "quick": True, "binary": False}
+    for (f, q), p in path.items():
+        manifest.add(entry_for(manifest, p, model=NAME, format=f, quantization=q, input_shape=[None, 28, 28, 1],
+                               input_dtype="float32", output_shape=[None, 10], source_sha256="x",
+                               source_test_accuracy=0.0, quick=True))
+    manifest.save()
+    return model, scopes
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory, data_root):
+    """A pristine copy of the mis-calibrated export (copy it before a check repairs it)."""
+    folder = tmp_path_factory.mktemp("quant") / "exported"
+    model, scopes = _make_export(folder, data_root)
+    return folder, model, scopes
+
+
+def _copy(export, tmp_path):
+    folder = tmp_path / "exported"
+    shutil.copytree(export[0], folder)
+    return folder
+
+
+# The budget the module's checks are judged by: loose enough that this 2-epoch model's clean int8
+# passes, tight enough that the mis-calibrated one fails.
+LOOSE = {"static_int8": {"min_agreement": 0.95, "max_accuracy_drop_pts": 3.0}}
+
+
+@pytest.fixture(scope="module")
+def repaired(export, tmp_path_factory, data_root):
+    """One check of a copy of the export with the repair on (at most 2 layers, 2 attempts)."""
+    folder = tmp_path_factory.mktemp("repaired") / "exported"
+    shutil.copytree(export[0], folder)
+    before = load_manifest(folder)
+    table = tolerances_with_overrides({"static_int8": {**LOOSE["static_int8"], "repair_max_float_layers": 2,
+                                                       "repair_max_attempts": 2}})
+    report = run_check(folder, data_dir=data_root, tolerances=table, limit=ROWS, log=lambda _: None)
+    return folder, before, report
+
+
+def _result(report, fmt, quantization="static_int8"):
+    return next(r for r in report.entries if r.format == fmt and r.quantization == quantization)
+
+
+# --- per-layer error ---------------------------------------------------------------------------------
+
+
+def test_sqnr_and_relative_error_by_hand():
+    ref = np.array([3.0, 4.0])  # signal power 25
+    assert sqnr_db(ref, ref + [0.3, 0.4]) == pytest.approx(20.0)  # noise power 0.25: 10 log10(100)
+    assert rel_error(ref, ref + [0.3, 0.4]) == pytest.approx(0.1)  # 0.5 / 5
+    assert sqnr_db(ref, ref) == 200.0  # no noise: the cap, never inf
+    # scale 0.5, zero point 0, int8: 0.74 -> 1 step (0.5), 100 -> clipped at 127 steps (63.5)
+    assert fake_quant(np.array([0.74, 100.0, -0.2]), 0.5, 0).tolist() == [0.5, 63.5, -0.0]
+    # per-channel: channel 0 step 1, channel 1 step 0.25
+    assert fake_quant(np.array([[1.4, 1.4]]), [1.0, 0.25], [0, 0], axis=1).tolist() == [[1.0, 1.5]]
+    with pytest.raises(InferBenchError, match="not positive"):
+        fake_quant(np.ones(2), 0.0, 0)
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_the_miscalibrated_layer_is_ranked_worst_and_mapped_to_its_keras_name(repaired, fmt):
+    _, _, report = repaired
+    errors = _result(report, fmt).layer_errors
+    assert errors[0].keras_layer == BAD_LAYER
+    assert {e.keras_layer for e in errors} >= {"conv2d", "conv2d_1", "conv2d_2", "dense"}
+    # a 40x wider grid costs 20 log10(40) = 32 dB against the same layer's neighbours
+    others = [e.grid_sqnr_db for e in errors[1:] if e.keras_layer.startswith("conv2d")]
+    assert errors[0].grid_sqnr_db < min(others) - 20
+
+
+def test_keeping_the_top_ranked_layer_in_float_helps_more_than_a_random_one(export, tmp_path, data_root):
+    """The ablation: the same fault (BAD_LAYER's range) in every variant, one layer kept in float each."""
+    folder, model, scopes = export
+    fp32 = folder / NAME / artifact_filename(NAME, "onnx", "fp32")
+    faulty = folder / NAME / artifact_filename(NAME, "onnx", "static_int8")
+    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    x, _ = load_test_set("fashion_mnist", data_root, limit=ROWS)
+    ranking = [e.keras_layer for e in layer_errors(onnx_layer_tensors(fp32, faulty, model, x[:256]))]
+    import onnxruntime as ort
+
+    def outputs(path) -> np.ndarray:
+        session = ort.InferenceSession(str(path))  # the input's name is Keras' (numbered per session)
+        return session.run(None, {session.get_inputs()[0].name: x})[0]
+
+    reference = outputs(fp32)
+
+    def output_error(float_layer: str) -> float:
+        path = tmp_path / f"{float_layer}.onnx"
+        export_onnx_static_int8(fp32, path, calibration, float_scopes=(scopes[float_layer],))
+        if float_layer != BAD_LAYER:  # the fault stays wherever its layer is still quantized
+            _miscalibrate_onnx(path, scopes[BAD_LAYER])
+        return float(np.abs(outputs(path) - reference).mean())
+
+    randomly = str(np.random.default_rng(17).choice(ranking[1:]))
+    assert output_error(ranking[0]) < output_error(randomly)
+
+
+# --- the budget --------------------------------------------------------------------------------------
+
+
+def test_the_int8_budget_is_data_and_an_option():
+    for q in ("dynamic_int8", "static_int8"):
+        row = DEFAULT_TOLERANCES[q]
+        assert (row.min_agreement * 100, row.max_accuracy_drop_pts) == pytest.approx(INT8_BUDGET) == (99.0, 0.5)
+    assert DEFAULT_TOLERANCES["static_int8"].repair_max_float_layers == 3
+    assert DEFAULT_TOLERANCES["dynamic_int8"].repair_max_attempts == 0  # no repair of dynamic int8
+    table = tolerances_with_overrides(parse_overrides(int8_budget_overrides("99.5,0.25")))
+    assert table["static_int8"].min_agreement == pytest.approx(0.995)
+    assert table["dynamic_int8"].max_accuracy_drop_pts == 0.25
+    table = tolerances_with_overrides(parse_overrides(["static_int8.repair_max_attempts=1"]))
+    assert table["static_int8"].repair_max_attempts == 1 and isinstance(table["static_int8"].repair_max_attempts, int)
+    for bad in ("99", "x,1", "101,0.5", "99,-1"):
+        with pytest.raises(ToleranceError, match="int8-budget"):
+            int8_budget_overrides(bad)
+    with pytest.raises(ToleranceError, match="whole number"):
+        tolerances_with_overrides(parse_overrides(["static_int8.repair_max_attempts=1.5"]))
+
+
+def test_the_cli_int8_budget_option_reaches_the_plan(tmp_path):
+    from infer_bench.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["check", "--exported", str(tmp_path), "--int8-budget", "99.5,0.3", "--tolerance", "fp16.max_abs_diff=0.02"])
+    assert "static_int8.min_agreement=0.995" in args.tolerance and "fp16.max_abs_diff=0.02" in args.tolerance
+
+
+# --- the repair --------------------------------------------------------------------------------------
+
+
+def test_attempt_plan_and_limits_by_hand(tmp_path):
+    ranking = ["a", "b", "c", "d"]
+    assert attempt_plan(ranking, RepairLimits(3, 5)) == [("a",), ("a", "b"), ("a", "b", "c")]
+    assert attempt_plan(ranking, RepairLimits(3, 2)) == [("a",), ("a", "b")]
+    assert attempt_plan(["a"], RepairLimits(3, 3)) == [("a",)]
+    assert not RepairLimits(0, 3).enabled and not RepairLimits(3, 0).enabled
+    with pytest.raises(InferBenchError, match="whole number"):
+        RepairLimits(-1, 1)
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    assert aside_path(tmp_path / "m.onnx").name == "m.unrepaired.onnx"
+    (tmp_path / "m.unrepaired.onnx").write_bytes(b"y")
+    assert aside_path(tmp_path / "m.onnx").name == "m.unrepaired-2.onnx"
+
+
+@pytest.mark.parametrize("fmt", ["onnx", "tflite"])
+def test_the_repair_keeps_the_worst_layer_in_float_and_passes(repaired, fmt):
+    folder, before, report = repaired
+    result = _result(report, fmt)
+    assert result.passed and result.repair is not None and result.repair.repaired, result.reasons
+    assert result.repair.float_layers == (BAD_LAYER,), result.repair.attempts
+    assert len(result.repair.attempts) == 1 and result.repair.attempts[0].passed
+    assert result.repair.original_reasons  # why it needed a repair
+    assert result.repair.original_ms > 0 and result.repair.repaired_ms > 0  # the speed cost, timed
+    key = (NAME, fmt, "static_int8")
+    manifest = load_manifest(folder)
+    assert manifest.artifacts[key].float_layers == (BAD_LAYER,)
+    path = folder / manifest.artifacts[key].path
+    assert sha256_of(path) == manifest.artifacts[key].sha256 != before.artifacts[key].sha256
+    # the failed original kept aside, byte for byte
+    assert sha256_of(result.repair.original_path) == before.artifacts[key].sha256
+
+
+def test_the_check_record_keeps_layer_errors_and_the_repair(repaired, tmp_path):
+    _, _, report = repaired
+    loaded = load_check(save_check(report, tmp_path))
+    assert loaded.to_dict() == report.to_dict()
+    onnx = _result(loaded, "onnx")
+    assert onnx.layer_errors == _result(report, "onnx").layer_errors and isinstance(onnx.repair, Repair)
+    row = report.to_dict()["results"][report.entries.index(_result(report, "onnx"))]
+    assert {"keras_layer", "sqnr_db", "rel_error"} <= set(row["layer_errors"][0])
+    from infer_bench.check import format_layer_tables
+
+    text = format_layer_tables(report)
+    assert BAD_LAYER in text and "kept in float" in text
+
+
+def test_repair_limits_are_applied_and_a_failure_says_why(export, tmp_path, data_root):
+    folder = _copy(export, tmp_path)
+    before = load_manifest(folder)
+    # an impossible budget (every output within 1e-9) with 2 layers at most, 5 attempts allowed: 2 attempts
+    table = tolerances_with_overrides({"static_int8": {"max_abs_diff": 1e-9, "repair_max_float_layers": 2,
+                                                       "repair_max_attempts": 5}})
+    report = run_check(folder, data_dir=data_root, tolerances=table, limit=200, log=lambda _: None,
+                       models=[NAME])
+    onnx = _result(report, "onnx")
+    assert not onnx.passed and not onnx.repair.repaired
+    assert [a.float_layers for a in onnx.repair.attempts] == [(BAD_LAYER,), (BAD_LAYER, onnx.layer_errors[1].keras_layer)]
+    assert "2 attempt(s)" in onnx.repair.why and "limits: 2 layers, 5 attempts" in onnx.repair.why
+    assert any(r.startswith("not repaired: still failing") for r in onnx.reasons)
+    # the original is back under its name, the manifest untouched
+    key = (NAME, "onnx", "static_int8")
+    assert sha256_of(folder / before.artifacts[key].path) == before.artifacts[key].sha256
+    assert load_manifest(folder).artifacts[key].float_layers == ()
+    assert not list((folder / NAME).glob("*.unrepaired*"))
+
+
+def test_a_switched_off_repair_says_so(export, tmp_path, data_root):
+    folder = _copy(export, tmp_path)
+    table = tolerances_with_overrides({"static_int8": {**LOOSE["static_int8"], "repair_max_attempts": 0}})
+    report = run_check(folder, data_dir=data_root, tolerances=table, limit=200, log=lambda _: None)
+    for fmt in ("onnx", "tflite"):
+        result = _result(report, fmt)
+        assert not result.passed and result.repair.attempts == ()
+        assert "switched off" in result.repair.why
+        assert result.layer_errors[0].keras_layer == BAD_LAYER
+
+
+def test_repair_records_refuse_nonsense():
+    with pytest.raises(InferBenchError, match="does not say why"):
+        Repair(False, (), (), None, ("x",))
+    with pytest.raises(InferBenchError, match="no float layer"):
+        Repair(True, (), (RepairAttempt(("a",), 1.0, 0.0, ()),), "p", ("x",))
+    with pytest.raises(InferBenchError, match="keeps no layer"):
+        RepairAttempt((), 1.0, 0.0, ())
+
+
+def test_the_report_section_and_figure(repaired, tmp_path):
+    from infer_bench.present.int8 import int8_section, layer_sqnr
+
+    _, _, report = repaired
+    figure = layer_sqnr(report, tmp_path / "figures" / "int8.png")
+    assert figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    text = "\n".join(int8_section(report, figure, tmp_path))
+    assert "![int8 SQNR per layer](figures/int8.png)" in text
+    assert f"repaired: kept in float {BAD_LAYER}" in text and "tiny onnx/static_int8" in text
+    assert text.count(f"| {BAD_LAYER} ") >= 2  # in both artifacts' tables
+    assert layer_sqnr(None, tmp_path / "none.png") is None and int8_section(None, None, tmp_path) == []
