@@ -13,6 +13,7 @@ Four kinds of fresh ``infer-bench regress`` processes, as CI runs them, N of eac
 
 Prints one line per run, then a table of rates; exits 1 if a target is missed.
 Usage: python scripts/regress_targets.py [--runs 10] [--baseline benchmarks/baseline.json]
+                                       [--kinds unchanged,contended,slowed,slowed-contended]
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from infer_bench.results.regress import RegressOutcome
 SLOWED_CASES = ("simple_cnn/onnx/fp32/onnxruntime/b1", "alexnet_fashion/onnx/fp32/onnxruntime/b1",
                 "alexnet_fashion/tflite/fp32/litert/b8")
 SLOWDOWN = 0.25
+KINDS = {"unchanged": ("unchanged", (), False), "contended": ("unchanged, memory contention", (), True),
+         "slowed": ("25% slower x3", SLOWED_CASES, False),
+         "slowed-contended": ("25% slower x3, memory contention", SLOWED_CASES, True)}
 
 
 def run_regress(baseline: str, slowed: tuple[str, ...] = (), contention: bool = False) -> RegressOutcome:
@@ -63,9 +67,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=10)
     parser.add_argument("--baseline", default=str(DEFAULT_BASELINE))
+    parser.add_argument("--kinds", default=",".join(KINDS), help="which kinds of runs, comma-separated")
     args = parser.parse_args()
-    kinds = [("unchanged", (), False), ("unchanged, memory contention", (), True),
-             ("25% slower x3", SLOWED_CASES, False), ("25% slower x3, memory contention", SLOWED_CASES, True)]
+    unknown = set(args.kinds.split(",")) - set(KINDS)
+    if unknown:
+        parser.error(f"unknown kinds {sorted(unknown)}; use some of {', '.join(KINDS)}")
+    kinds = [KINDS[k] for k in args.kinds.split(",")]
     rows, ok, start = [], True, time.perf_counter()
     for label, slowed, contention in kinds:
         false_alarms, caught = 0, {c: 0 for c in slowed}
