@@ -257,3 +257,31 @@ def test_presets_short_by_default_mlperf_one_option_away():
     assert (ts.min_duration_ms, ts.server_target_latency_ns, ts.server_target_latency_percentile) == (600_000, 10**7, 0.99)
     assert ts.scenario == lg.TestScenario.Server and ts.server_target_qps == 50.0
     assert ScenarioPlan(artifact=Path("x.onnx"), scenario="server", target_qps=5.0, mlperf=True).settings().min_duration_ms == 600_000
+
+
+def test_the_report_shows_the_newest_scenario_of_the_same_machine_only(tiny, tmp_path):
+    import dataclasses
+    import shutil
+
+    from infer_bench.present.report import write_report
+    from infer_bench.results.bench import load_results
+
+    _, target, session, samples = tiny
+    results = tmp_path / "results"
+    results.mkdir()
+    bench = shutil.copy(Path(__file__).parent / "data" / "results_small.json", results / "bench-20260101-120000.json")
+    run = run_once(target, [session], samples, PoolConfig(1, 1), short("single-stream"), tmp_path / "logs")
+    record = ScenarioRecord("2026-12-01T10:00:00+00:00", load_results(bench).environment,
+                            target.describe([session], samples.label), "single-stream",
+                            short("single-stream").to_dict(), str(tmp_path / "logs"), (run,))
+    path = record.save(results)
+    text = write_report(tmp_path / "no-export", results, tmp_path / "report", log=lambda m: None).read_text()
+    section = text.split("## Deployment scenarios (MLPerf LoadGen)")[1].split("\n## ")[0]
+    assert f"From `{path}` (single-stream" in section and "LoadGen: VALID" in section
+    assert f"- LoadGen scenario: `{path}`" in text
+    # Measured on another machine than the bench results: left out, saying why.
+    other = dataclasses.replace(record, environment={**record.environment, "cpu_model": "Another CPU"})
+    other.save(results)
+    text = write_report(tmp_path / "no-export", results, tmp_path / "report2", log=lambda m: None).read_text()
+    section = text.split("## Deployment scenarios (MLPerf LoadGen)")[1].split("\n## ")[0]
+    assert "another machine setup" in section and "cpu model differs" in section and "LoadGen: VALID" not in section

@@ -1,7 +1,7 @@
 """``infer-bench report``: one Markdown page from what is on disk, with its figures.
 
-Reads the newest ``bench-*.json`` (required), the newest ``check-*.json`` and
-``explain-*.json`` (optional) from the results folder and the export manifest
+Reads the newest ``bench-*.json`` (required), the newest ``check-*.json``,
+``explain-*.json`` and ``scenario-*.json`` (optional) from the results folder and the export manifest
 (optional), and writes ``OUT/report.md`` plus ``OUT/figures/*.png``. A missing
 optional input becomes a short section that names the command that makes it;
 no number is ever filled in. An explanation measured on another machine setup
@@ -22,8 +22,10 @@ from ..results.bench import ResultsFile, latest_results, load_results
 from ..results.check import latest_check, load_check
 from ..results.explain import Explanation, latest_explanation, load_explanation
 from ..results.machine import machine_differences
+from ..results.scenario import latest_scenario, load_scenario
 from . import figures
 from .int8 import int8_section, layer_sqnr
+from .scenario import CMD_SCENARIO, copy_search_figure, scenario_section
 from .sections import (CMD_BENCH, CMD_CHECK, CMD_EXPLAIN, CMD_TRAIN_EXPORT, accuracy_section, decision_section,
                        explain_section, latency_section, machine_section, training_section)
 
@@ -137,6 +139,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
         if explain_problem is not None:
             log(f"report: {explain_problem}; leaving its section and figures out")
             explain = None
+    scenario, scenario_path, scenario_problem = load_optional(results_dir, latest_scenario, load_scenario, log)
     manifest, manifest_problem = _load_manifest(exported, log)
     if check is None:
         log(f"report: no accuracy check in {results_dir}; run {CMD_CHECK} for the accuracy sections")
@@ -145,6 +148,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
 
     fig_dir = out_dir / FIGURES_DIR
     figs, curves = _draw_all(results, explain, exported, manifest, fig_dir, log, check)
+    scenario_figure = copy_search_figure(scenario_path if scenario is not None else None, fig_dir)
 
     bench_models = list(dict.fromkeys(r.model for r in results))
     measured = sum(1 for r in results if not r.skipped)
@@ -160,12 +164,14 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     lines += accuracy_section(check, check_path, check_problem)
     lines += int8_section(check, figs.get("int8_layers"), out_dir)
     lines += explain_section(explain, explain_path, explain_problem, results, figs, out_dir)
+    lines += scenario_section(scenario, scenario_path, scenario_problem, results_file, scenario_figure, out_dir)
     lines += training_section(exported, manifest, manifest_problem, bench_models, curves, out_dir)
     has_manifest = manifest is not None and bool(manifest.models)
     lines += ["## Inputs", "",
               f"- benchmark results: `{bench_path}`",
               f"- accuracy check: {f'`{check_path}`' if check_path else f'none (run {CMD_CHECK})'}",
               f"- explanation: {f'`{explain_path}`' if explain_path else f'none (run {CMD_EXPLAIN})'}",
+              f"- LoadGen scenario: {f'`{scenario_path}`' if scenario_path else f'none (run {CMD_SCENARIO})'}",
               f"- export manifest: {f'`{manifest.path}`' if has_manifest else f'none (run {CMD_TRAIN_EXPORT})'}",
               ""]
     report_path = out_dir / REPORT_NAME
