@@ -53,3 +53,14 @@ def test_slowdown_specs():
     assert parse_slowdowns(["a/b=0.25", "c=1"]) == {"a/b": 0.25, "c": 1.0}
     with pytest.raises(InferBenchError, match="CASE=FRACTION"):
         parse_slowdowns(["a/b"])
+
+
+def test_run_quick_judges_int8_by_the_same_budgets_but_repairs_nothing():
+    from dataclasses import replace
+
+    from infer_bench.check import DEFAULT_TOLERANCES
+    from infer_bench.pipeline import QUICK_TOLERANCES
+
+    assert DEFAULT_TOLERANCES["static_int8"].repair_max_attempts > 0  # the default run repairs ...
+    assert all(row.repair_max_attempts == 0 for row in QUICK_TOLERANCES.values())  # ... --quick does not
+    assert {n: replace(r, repair_max_attempts=0) for n, r in DEFAULT_TOLERANCES.items()} == QUICK_TOLERANCES

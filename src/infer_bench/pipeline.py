@@ -11,14 +11,14 @@ model and recipe are unchanged); the measuring steps always measure anew.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable
 
 from tabulate import tabulate
 
 from .bench import DEFAULT_MIN_TIME_S, BenchPlan, run_bench
-from .check import run_check, save_check
+from .check import DEFAULT_TOLERANCES, run_check, save_check
 from .environment import capture_environment
 from .errors import InferBenchError
 from .explain import run_explain
@@ -39,6 +39,9 @@ STEPS = ("export", "check", "bench", "explain", "report")
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
 QUICK_CHECK_ROWS = 1000  # --quick checks the first 1,000 test rows (a smoke run: its models are barely trained)
+# --quick judges with the same budgets but repairs nothing: a barely trained model's int8 agreement
+# says nothing about its layers, and each repair attempt re-exports (minutes for the 224x224 AlexNet).
+QUICK_TOLERANCES = {name: replace(row, repair_max_attempts=0) for name, row in DEFAULT_TOLERANCES.items()}
 
 
 @dataclass(frozen=True)
@@ -117,7 +120,10 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
     # check before bench: it may repair a static int8 artifact (re-export with its worst layers in
     # float), and bench must time the file the decision table will name.
     progress.begin("check")
+    if plan.quick:
+        log("--quick: int8 artifacts are judged but not repaired (smoke models are barely trained)")
     report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
+                       tolerances=QUICK_TOLERANCES if plan.quick else None,
                        limit=QUICK_CHECK_ROWS if plan.quick else None)
     check_path = save_check(report, plan.results_dir)
     failed = [e for e in report.entries if not e.passed]
