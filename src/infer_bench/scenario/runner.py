@@ -27,6 +27,7 @@ OFFLINE_HEADROOM = 1.2  # Offline is sized for 1.2x the probed rate, so it lasts
 MAX_LOG_ROOTS = 1000
 START_SHARE = 0.7  # the search starts at 70% of the naive workers x 1000/p50 estimate ...
 FLOOR_SHARE = 0.1  # ... and gives up below 10% of it: queueing is negligible there, so the bound is out of reach
+EXPECTED_LOW = 4  # how far below the probe's median latency the expected latency given to LoadGen is set
 
 
 def new_log_root(results_dir: Path, created: str) -> Path:
@@ -89,7 +90,9 @@ def run_scenario(plan, environment: dict, log: Callable[[str], None] = print) ->
         samples = load_library(target, sessions[0], plan.data_dir, plan.rows)
         warm = probe(sessions[0], samples, config.max_batch)  # also warms every kernel up before LoadGen
         offline_qps = warm.rows_per_s * OFFLINE_HEADROOM if plan.scenario == "offline" else None
-        settings = plan.settings(offline_qps, expected_latency_ms=warm.p50_ms / config.max_batch)
+        # LoadGen pre-generates min_duration / expected latency queries: a guess above the real latency
+        # ends the run before min_duration (INVALID), so the probe's median is divided by EXPECTED_LOW.
+        settings = plan.settings(offline_qps, expected_latency_ms=warm.p50_ms / config.max_batch / EXPECTED_LOW)
         log(f"{settings.scenario} run of {target.label} ({config.label}, {len(samples)} {samples.label} images, "
             f"at least {settings.min_duration_ms / 1000:g} s and {settings.min_query_count} queries)...")
         root = new_log_root(plan.results_dir, created)
