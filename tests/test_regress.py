@@ -8,13 +8,13 @@ import pytest
 from infer_bench.environment import capture_environment
 from infer_bench.errors import InferBenchError
 from infer_bench.export import ARTIFACTS
-from infer_bench.measure import REGRESSION_BLOCK, time_pairs
+from infer_bench.measure import time_pairs
 from infer_bench.regress import (FAST_SET, case_id, compare_ratios, make_baseline, measure_in_fresh_process,
                                  outcome_rows, resolve_cases, run_regress, verdict_lines, with_slowdown)
 from infer_bench.regress.contention import MemoryContention, require_spare_core
 from infer_bench.regress.fastset import EXPORTS, fast_set_artifacts
 from infer_bench.regress.reference import export_sources_changed, reference_exports, reference_run
-from infer_bench.regress.runner import PAIRED_BLOCK, block_median_ns, confirms, paired_block
+from infer_bench.regress.runner import PAIRED_BLOCK, confirms, paired_block
 from infer_bench.runtimes import LoadOptions, get_runtime
 from infer_bench.regress.stats import bootstrap_medians, pool_processes, relative_spread_pct
 from infer_bench.results.regress import Baseline, CaseBaseline, RegressOutcome
@@ -246,12 +246,6 @@ def test_pool_processes_by_hand():
 # --- the timing core and the fast set --------------------------------------------------------------
 
 
-def test_a_block_is_the_regression_rule_of_the_timing_core_from_batch_r():
-    seen = []
-    block_median_ns(seen.append, [0, 1, 2], start=2)
-    assert seen[:4] == [2, 0, 1, 2] and len(seen) >= REGRESSION_BLOCK.min_calls
-
-
 def test_the_fast_set_is_built_from_rows_of_the_export_table():
     rows = {(kind.format, kind.quantization) for kind in ARTIFACTS}
     assert set(EXPORTS) <= rows and {(c[1], c[2]) for c in FAST_SET} <= set(EXPORTS)
@@ -405,10 +399,9 @@ def test_the_reference_call_computes_what_the_runtime_adapter_computes():
     paths = fast_set_artifacts(log=lambda m: None, models=["simple_cnn"])
     x = np.random.default_rng(0).random((8, 28, 28, 1), dtype=np.float32)
     for fmt, runtime in (("onnx", "onnxruntime"), ("tflite", "litert")):
-        run, close = reference_run(runtime, paths[("simple_cnn", fmt)], threads=1, batch=8)
+        run = reference_run(runtime, paths[("simple_cnn", fmt)], threads=1, batch=8)
         session = get_runtime(runtime).load(paths[("simple_cnn", fmt)], LoadOptions(threads=1))
         np.testing.assert_allclose(run(x), session.run(x), rtol=1e-5, atol=1e-6)
         session.close()
-        close()
     with pytest.raises(InferBenchError, match="no reference call for runtime 'openvino'"):
         reference_run("openvino", paths[("simple_cnn", "onnx")], 1, 1)

@@ -133,8 +133,8 @@ def reference_exports(commit: str, candidate: dict, log: Callable[[str], None]) 
     return ReferenceExports(f"the candidate's exports ({changed}: export changes not judged)", dict(candidate))
 
 
-def reference_run(runtime: str, path: Path, threads: int, batch: int) -> tuple[Callable[[np.ndarray], object], Callable]:
-    """A frozen plain call of ``runtime`` on ``path`` for batches of ``batch`` rows; returns (run, close).
+def reference_run(runtime: str, path: Path, threads: int, batch: int) -> Callable[[np.ndarray], object]:
+    """A frozen plain call of ``runtime`` on ``path`` for batches of ``batch`` rows (freed with the callable).
 
     The settings are the ones infer-bench's adapters used when this gate was
     written: ONNX Runtime CPU, all graph optimizations, sequential, ``threads``
@@ -150,7 +150,7 @@ def reference_run(runtime: str, path: Path, threads: int, batch: int) -> tuple[C
         so.inter_op_num_threads = 1
         sess = ort.InferenceSession(str(path), sess_options=so, providers=["CPUExecutionProvider"])
         name = sess.get_inputs()[0].name
-        return (lambda x: sess.run(None, {name: x})[0]), (lambda: None)
+        return lambda x: sess.run(None, {name: x})[0]
     if runtime == "litert":
         from ai_edge_litert.interpreter import Interpreter
 
@@ -165,6 +165,6 @@ def reference_run(runtime: str, path: Path, threads: int, batch: int) -> tuple[C
             interpreter.invoke()
             return interpreter.get_tensor(out)
 
-        return run, (lambda: None)
+        return run
     raise InferBenchError(f"The gate has no reference call for runtime {runtime!r}.",
                           "keep the fast set to onnxruntime and litert cases, or add a reference call here.")

@@ -1,7 +1,7 @@
 """The gate's measurements and the whole check: paired A/B rounds, fresh processes, baseline, verdict.
 
-Every block is timed by the suite's one timing core (``measure.time_calls``
-under ``measure.REGRESSION_BLOCK``). Each case's candidate (the code under
+Every block is timed by the suite's one timing core (``measure.time_pairs`` over
+``measure.time_calls``, twice ``REGRESSION_BLOCK``'s time). Each case's candidate (the code under
 test) is timed right beside its reference (``reference.reference_run`` on the
 baseline commit's export), in alternating order, and the figure judged is
 their ratio.
@@ -25,7 +25,7 @@ from ..bench import input_rotation
 from ..inputs import InputSpec
 from ..environment import capture_environment
 from ..errors import InferBenchError
-from ..measure import REGRESSION_BLOCK, time_calls, time_pairs
+from ..measure import REGRESSION_BLOCK, time_pairs
 from ..models import get_spec
 from ..results.regress import Baseline, RegressOutcome, kept_environment
 from ..runtimes import LoadOptions, get_runtime
@@ -47,11 +47,6 @@ REFERENCE = "plain runtime calls (regress.reference) on the baseline commit's fa
 WORKER = "infer_bench.regress.worker"
 # A pair is two calls: twice the single-run block's time, the same minimum count.
 PAIRED_BLOCK = REGRESSION_BLOCK.with_min_time(2 * REGRESSION_BLOCK.min_time_s)
-
-
-def block_median_ns(run: Callable, batches: Sequence[np.ndarray], start: int) -> float:
-    """One block of one run: the median call time of at least 40 ms and 5 calls, from batch ``start`` on."""
-    return float(np.median(time_calls(run, batches, REGRESSION_BLOCK, start=start)))
 
 
 def paired_block(reference: Callable, candidate: Callable, batches: Sequence[np.ndarray],
@@ -119,22 +114,21 @@ def measure_cases(cases: Sequence[str], rounds: int, threads: int, seed: int = 0
     chosen = dict(zip(cases, resolve_cases(cases)))
     artifacts = fast_set_artifacts(log=log, models=[case[0] for case in chosen.values()])
     references = dict(reference_paths or {})
-    pairs, closers, inputs = {}, [], {}
+    pairs, sessions, inputs = {}, [], {}
     try:
         for name, (model, fmt, _, runtime, batch) in chosen.items():
             session = get_runtime(runtime).load(artifacts[(model, fmt)], LoadOptions(threads=threads))
-            closers.append(session.close)
+            sessions.append(session)
             ref_path = Path(references.get(f"{model}/{fmt}", artifacts[(model, fmt)]))
-            reference, close = reference_run(runtime, ref_path, threads, batch)
-            closers.append(close)
+            reference = reference_run(runtime, ref_path, threads, batch)
             run = with_slowdown(session.run, slowdowns[name]) if name in slowdowns else session.run
             batches = input_rotation(InputSpec(get_spec(model).dataset), data_dir, inputs).batches(batch)
             pairs[name] = (reference, run, batches)
         with MemoryContention() if with_contention else nullcontext():
             return measure_pairs(pairs, rounds, seed=seed, log=log)
     finally:
-        for close in closers:
-            close()
+        for session in sessions:
+            session.close()
 
 
 def measure_in_fresh_process(cases: Sequence[str], rounds: int, threads: int, seed: int = 0, data_dir=None,
