@@ -14,6 +14,7 @@ from .models import MODELS
 from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
 from .scenario.settings import SCENARIOS
+from .train import STRATEGIES
 from .usermodel import OUTPUT_KINDS
 
 
@@ -53,6 +54,9 @@ def _add_train_export(sub) -> argparse.ArgumentParser:
     _data_dir(p, "folder holding fashion-mnist/ and cats-vs-dogs/")
     p.add_argument("--out", type=Path, default=Path("exported"), metavar="DIR", help="export folder (default: exported/)")
     p.add_argument("--force", action="store_true", help="retrain and re-export even if artifacts are up to date")
+    p.add_argument("--strategy", choices=STRATEGIES, default="default",
+                   help="tf.distribute strategy: mirrored = one replica per local GPU (else per logical CPU "
+                        "device), global batch = each model's batch x replicas (default: one device)")
     return p
 
 
@@ -85,6 +89,20 @@ def _add_bench(sub) -> argparse.ArgumentParser:
                    help="write results here (refuses an existing file) instead of results/bench-<time>.json")
     _results_dir(p, "folder for timestamped results files")
     p.add_argument("--table-format", choices=["github", "plain", "csv"], default="github")
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help="run every case on a Ray cluster's labelled nodes, one target at a time per node (docs/fleet.md)")
+    p.add_argument("--targets", type=csv, default=[], metavar="L1,L2",
+                   help="with --ray: only nodes labelled ib.target=L1, L2 (default: every labelled live node)")
+    p.add_argument("--unschedulable-after", type=float, default=60.0, metavar="S",
+                   help="with --ray: a target with no live node for S seconds gets 'unschedulable' records (default 60)")
+    return p
+
+
+def _add_merge(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("merge", help="bench files of several targets as one file, one section per target")
+    p.add_argument("files", nargs="+", metavar="[LABEL=]FILE",
+                   help="bench results files; LABEL= names a local file's target (default: its hostname)")
+    p.add_argument("--out", type=Path, required=True, metavar="M.json", help="the merged file (refuses an existing one)")
     return p
 
 
@@ -150,6 +168,26 @@ def _add_check(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _add_calibration_study(sub) -> argparse.ArgumentParser:
+    p = sub.add_parser("calibration-study", help="static int8 agreement and accuracy over calibration sets of "
+                                                 "several sizes and seeds (slow: one re-quantization each)")
+    _exported(p)
+    p.add_argument("--models", type=csv, default=[], metavar="M1,M2", help="only these models")
+    p.add_argument("--sizes", default="64,256,1024", metavar="N1,N2",
+                   help="calibration images per set (default 64,256,1024)")
+    p.add_argument("--seeds", type=int, default=3, metavar="K", help="calibration draws per size (default 3)")
+    p.add_argument("--tolerance", action="append", default=[], metavar="PRECISION.FIELD=VALUE",
+                   help="override the budget, e.g. static_int8.min_agreement=0.98 (repeatable)")
+    p.add_argument("--int8-budget", type=_int8_budget, action=_ExtendTolerances, dest="tolerance", default=[],
+                   metavar="AGREE_PCT,DROP_PTS", help="the int8 budget each point is judged by (default 99,0.5)")
+    p.add_argument("--limit", type=int, default=None, metavar="N", help="check on the first N test rows only")
+    _data_dir(p)
+    _results_dir(p, "folder for calibration-<time>.json and its figure")
+    p.add_argument("--json", type=Path, default=None, metavar="PATH",
+                   help="write the record here instead (refuses an existing file); the figure goes beside it")
+    return p
+
+
 def _add_explain(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("explain", help="why the models' speeds differ: cost model, machine ceilings, per-layer time, overhead")
     _exported(p)
@@ -201,7 +239,7 @@ def _add_run(sub) -> argparse.ArgumentParser:
                    help="your model (default: train the report's three models)")
     p.add_argument("--data", default=None, metavar="D", help=f"your model's data: {DATA_HELP}")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: --quick training, batch size 1 only, 0.1 s per measurement, check on 1,000 test rows")
+                   help="smoke run: --quick training, batch size 1 only, 0.1 s per measurement, check on 256 test rows")
     _exported(p)
     _results_dir(p, "where bench, check and explain results go")
     p.add_argument("--report-dir", type=Path, default=Path("report"), metavar="DIR",
@@ -258,7 +296,8 @@ def _add_scenario(sub) -> argparse.ArgumentParser:
 
 
 SUBCOMMANDS = {"run": _add_run, "export": _add_export, "train-export": _add_train_export, "bench": _add_bench, "regress": _add_regress,
-               "check": _add_check, "explain": _add_explain, "report": _add_report, "scenario": _add_scenario}
+               "check": _add_check, "explain": _add_explain, "report": _add_report, "scenario": _add_scenario,
+               "calibration-study": _add_calibration_study, "merge": _add_merge}
 
 
 def build_parser(description: str, commands: dict) -> argparse.ArgumentParser:

@@ -38,7 +38,7 @@ STEP_WEIGHTS = {"report": (26.0, 2.0, 4.5, 1.0, 0.3), "quick": (2.0, 0.3, 1.0, 0
 STEPS = ("export", "check", "bench", "explain", "report")
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
-QUICK_CHECK_ROWS = 1000  # --quick checks the first 1,000 test rows (a smoke run: its models are barely trained)
+QUICK_CHECK_ROWS = 256  # --quick checks the first 256 test rows (a smoke run: its models are barely trained)
 # --quick judges with the same budgets but repairs nothing: a barely trained model's int8 agreement
 # says nothing about its layers, and each repair attempt re-exports (minutes for the 224x224 AlexNet).
 QUICK_TOLERANCES = {name: replace(row, repair_max_attempts=0) for name, row in DEFAULT_TOLERANCES.items()}
