@@ -345,8 +345,9 @@ def test_tf_profiler_agrees_on_flops(built):
 
 
 def export_onnx(model, path):
-    model(np.zeros((1, *model.inputs[0].shape[1:]), np.float32))  # Keras' exporter needs one call first
-    model.export(str(path), format="onnx", verbose=False)
+    from infer_bench.export.onnx_formats import export_onnx_fp32
+
+    export_onnx_fp32(model, path)  # the package's own exporter: what train-export's ONNX files come from
     return path
 
 

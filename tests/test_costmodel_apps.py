@@ -25,9 +25,10 @@ APP_INPUT = (96, 96, 3)
 
 
 def export_onnx(model, path):
-    """Keras' ONNX export (it needs the model called once first)."""
-    model(np.zeros((1, *model.inputs[0].shape[1:]), np.float32))
-    model.export(str(path), format="onnx", verbose=False)
+    """The package's own ONNX export (Keras' exporter, called once first, tf2onnx's copies freed)."""
+    from infer_bench.export.onnx_formats import export_onnx_fp32
+
+    export_onnx_fp32(model, path)
     return path
 
 

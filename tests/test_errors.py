@@ -45,18 +45,26 @@ def _copy_artifact(quick_export, key, tmp_path) -> Path:
 
 def test_shape_mismatch_names_both_shapes_and_the_fix(quick_export, tmp_path, capsys):
     manifest, _ = quick_export
-    rc, err = _bench(capsys, "--exported", manifest.folder, "--models", "alexnet_catsdogs", "--formats", "onnx",
-                     "--quantizations", "fp32", "--dataset", "fashion_mnist", "--json", tmp_path / "r.json")
+    rc, err = _bench(capsys, "--exported", manifest.folder, "--models", "simple_cnn", "--formats", "onnx",
+                     "--quantizations", "fp32", "--dataset", "cats_vs_dogs", "--json", tmp_path / "r.json")
     assert rc == 2
     assert "(None, 28, 28, 1)" in err and "(None, 224, 224, 3)" in err and "--adapt" in err
     assert "Traceback" not in err
 
 
-def test_adapt_runs_fashion_mnist_through_the_224x224x3_alexnet(quick_export, tmp_path, capsys):
-    manifest, _ = quick_export
-    rc = main(["bench", "--exported", str(manifest.folder), "--models", "alexnet_catsdogs", "--formats", "onnx",
-               "--quantizations", "fp32", "--dataset", "fashion_mnist", "--adapt", "--min-time", "0",
-               "--batch-sizes", "1", "--json", str(tmp_path / "r.json")])
+def test_adapt_runs_fashion_mnist_through_a_224x224x3_model(tmp_path, capsys):
+    """The report's first error: 28x28x1 Fashion-MNIST fed to a 224x224x3 network; --adapt is the fix."""
+    import keras
+
+    from infer_bench.export.onnx_formats import export_onnx_fp32
+
+    model = keras.Sequential([keras.Input((224, 224, 3)), keras.layers.Conv2D(4, 8, strides=8, activation="relu"),
+                              keras.layers.GlobalAveragePooling2D(), keras.layers.Dense(2, activation="softmax")])
+    export_onnx_fp32(model, tmp_path / "rgb224.onnx")
+    args = ["--artifact", tmp_path / "rgb224.onnx", "--models", "", "--dataset", "fashion_mnist"]
+    rc, err = _bench(capsys, *args, "--json", tmp_path / "refused.json")
+    assert rc == 2 and "(None, 28, 28, 1)" in err and "(None, 224, 224, 3)" in err and "--adapt" in err
+    rc, _ = _bench(capsys, *args, "--adapt", "--json", tmp_path / "r.json")
     assert rc == 0
     assert json.loads((tmp_path / "r.json").read_text())["results"][0]["calls"] >= 10
 

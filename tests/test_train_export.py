@@ -10,6 +10,8 @@ from infer_bench.data import load_test_set
 from infer_bench.export import ARTIFACTS
 from infer_bench.manifest import load_manifest, verify_entry
 from infer_bench.models import MODELS
+
+from conftest import QUICK_EXPORT_MODELS
 from infer_bench.runtimes import LoadOptions, get_runtime, runtimes_for_format
 from infer_bench.train_export import Plan, run_train_export
 
@@ -19,14 +21,14 @@ pytestmark = pytest.mark.slow
 def test_every_artifact_is_listed_with_its_fields(quick_export):
     manifest, _ = quick_export
     keys = {e.key for e in manifest.entries()}
-    assert keys == {(m, k.format, k.quantization) for m in MODELS for k in ARTIFACTS}
+    assert keys == {(m, k.format, k.quantization) for m in QUICK_EXPORT_MODELS for k in ARTIFACTS}
     raw = json.loads(manifest.path.read_text())
     assert raw["schema_version"] == 1 and raw["versions"]["tensorflow"].startswith("2.21")
     for entry in manifest.entries():
         verify_entry(manifest, entry)  # exists and matches its sha256
         assert entry.bytes > 0 and entry.input_dtype == "float32" and entry.input_shape[0] is None
-    assert manifest.artifacts[("alexnet_catsdogs", "onnx", "fp32")].input_shape == [None, 224, 224, 3]
-    for name in MODELS:
+    assert manifest.artifacts[("alexnet_fashion", "onnx", "fp32")].input_shape == [None, 28, 28, 1]
+    for name in QUICK_EXPORT_MODELS:
         assert (manifest.folder / name / "history.json").exists()
         assert (manifest.folder / name / "training.png").stat().st_size > 1000
         assert "std_pts" in json.loads((manifest.folder / name / "history.json").read_text())["stability"]
@@ -51,7 +53,7 @@ def test_no_partial_files_left_behind(quick_export):
     assert not [p for p in manifest.folder.rglob("*") if ".partial" in p.name]
 
 
-@pytest.mark.parametrize("model", list(MODELS))
+@pytest.mark.parametrize("model", QUICK_EXPORT_MODELS)
 def test_each_artifact_loads_and_fp32_matches_keras(quick_export, model):
     manifest, _ = quick_export
     dataset = MODELS[model].dataset
@@ -109,7 +111,7 @@ def test_progress_names_each_step(quick_export):
     _, lines = quick_export
     steps = [line for line in lines if line.startswith("[")]
     per_model = 1 + len(ARTIFACTS)  # train (or reuse), then every row of the export table
-    total = 3 * per_model
+    total = len(QUICK_EXPORT_MODELS) * per_model
     assert steps[0].startswith(f"[1/{total}]") and steps[-1].startswith(f"[{total}/{total}]")
     assert all(re.search(r"\(\d+ s elapsed, peak memory \d+\.\d GiB\)$", line) for line in steps), steps
 
@@ -135,7 +137,7 @@ def test_tflite_static_int8_runs_every_op_in_int8(quick_export):
     from infer_bench.export.tflite_formats import float_ops_inside
 
     manifest, _ = quick_export
-    for model in MODELS:
+    for model in QUICK_EXPORT_MODELS:
         static = manifest.folder / manifest.artifacts[(model, "tflite", "static_int8")].path
         assert float_ops_inside(static.read_bytes()) == [], model
         fp32 = manifest.folder / manifest.artifacts[(model, "tflite", "fp32")].path
@@ -146,11 +148,11 @@ def test_onnx_int8_artifacts_quantize_what_they_say(quick_export):
     import onnx
 
     manifest, _ = quick_export
-    path = manifest.folder / manifest.artifacts[("alexnet_catsdogs", "onnx", "dynamic_int8")].path
+    path = manifest.folder / manifest.artifacts[("alexnet_fashion", "onnx", "dynamic_int8")].path
     ops = {n.op_type for n in onnx.load(str(path)).graph.node}
     # Dense layers in int8, convolutions left in fp32 (ConvInteger is slower than Conv on CPU).
     assert "DynamicQuantizeLinear" in ops or "DynamicQuantizeMatMul" in ops or "MatMulInteger" in ops, ops
     assert "ConvInteger" not in ops and "Conv" in ops
-    path = manifest.folder / manifest.artifacts[("alexnet_catsdogs", "onnx", "static_int8")].path
+    path = manifest.folder / manifest.artifacts[("alexnet_fashion", "onnx", "static_int8")].path
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert ops.count("QuantizeLinear") > 5 and "Conv" in ops
