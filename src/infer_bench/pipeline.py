@@ -18,7 +18,7 @@ from typing import Callable
 from tabulate import tabulate
 
 from .bench import DEFAULT_MIN_TIME_S, BenchPlan, run_bench
-from .check import DEFAULT_TOLERANCES, run_check, save_check
+from .check import DEFAULT_TOLERANCES, RANDOM_ROWS, run_check, save_check
 from .environment import capture_environment
 from .errors import InferBenchError
 from .explain import run_explain
@@ -39,6 +39,7 @@ STEPS = ("export", "check", "bench", "explain", "report")
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
 QUICK_CHECK_ROWS = 256  # --quick checks the first 256 test rows (a smoke run: its models are barely trained)
+QUICK_RANDOM_ROWS = 64  # and 64 random images (the default 256 doubled the time of each 224x224 artifact)
 # --quick judges with the same budgets but repairs nothing: a barely trained model's int8 agreement
 # says nothing about its layers, and each repair attempt re-exports (minutes for the 224x224 AlexNet).
 QUICK_TOLERANCES = {name: replace(row, repair_max_attempts=0) for name, row in DEFAULT_TOLERANCES.items()}
@@ -124,7 +125,8 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
         log("--quick: int8 artifacts are judged but not repaired (smoke models are barely trained)")
     report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
                        tolerances=QUICK_TOLERANCES if plan.quick else None,
-                       limit=QUICK_CHECK_ROWS if plan.quick else None)
+                       limit=QUICK_CHECK_ROWS if plan.quick else None,
+                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS)
     check_path = save_check(report, plan.results_dir)
     failed = [e for e in report.entries if not e.passed]
     log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")
