@@ -73,3 +73,14 @@ def test_cli_bench_bad_options(bad, message, tmp_path, capsys):
     assert main(["bench", "--exported", str(tmp_path)] + bad) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+
+
+def test_min_calls_sets_the_stop_rule_and_is_validated(tmp_path):
+    """run --quick times 20 calls, not 100; the rule every case is timed under says so."""
+    from infer_bench.errors import InferBenchError
+
+    rule = BenchPlan(exported=tmp_path, min_calls=20, min_time_s=0.1).stop_rule
+    assert (rule.min_calls, rule.min_time_s, rule.warmup_calls) == (20, 0.1, BENCH.warmup_calls)
+    assert BenchPlan(exported=tmp_path).stop_rule == BENCH
+    with pytest.raises(InferBenchError, match="min_calls=0 must be >= 1"):
+        BenchPlan(exported=tmp_path, min_calls=0)

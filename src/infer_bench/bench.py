@@ -16,7 +16,7 @@ is; a result's ``quantization`` is always the precision that executed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable
 
@@ -35,6 +35,7 @@ from .runtimes.devices import cuda_available_reason
 
 DEFAULT_BATCH_SIZES = (1, 8, 32, 128)
 DEFAULT_MIN_TIME_S = BENCH.min_time_s
+DEFAULT_MIN_CALLS = BENCH.min_calls
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,7 @@ class BenchPlan:
     devices: list[str] = field(default_factory=lambda: ["cpu"])
     batch_sizes: list[int] = field(default_factory=lambda: list(DEFAULT_BATCH_SIZES))
     min_time_s: float = DEFAULT_MIN_TIME_S
+    min_calls: int = DEFAULT_MIN_CALLS  # rows' worth of timed calls at least (run --quick times fewer)
     threads: int | None = None
     artifacts: list[Path] = field(default_factory=list)
     data_dir: str | None = None
@@ -95,8 +97,8 @@ class BenchPlan:
 
     @property
     def stop_rule(self) -> StopRule:
-        """The ``BENCH`` stop rule with this plan's minimum time (what every batch size is timed under)."""
-        return BENCH.with_min_time(self.min_time_s)
+        """The ``BENCH`` stop rule with this plan's minimum time and calls (what every batch size is timed under)."""
+        return replace(BENCH.with_min_time(self.min_time_s), min_calls=self.min_calls)
 
     def load_options(self, device: str, precision: str | None = None) -> LoadOptions:
         """How every case of this plan loads its artifact on ``device`` (at ``precision``, for runtimes told one)."""
@@ -115,6 +117,8 @@ class BenchPlan:
                                   "pass e.g. --batch-sizes 1,8,32,128.")
         if self.min_time_s < 0:
             raise InferBenchError(f"--min-time {self.min_time_s} must be >= 0 seconds.", "pass e.g. --min-time 1.")
+        if self.min_calls < 1:
+            raise InferBenchError(f"min_calls={self.min_calls} must be >= 1.", f"use the default, {DEFAULT_MIN_CALLS}.")
         if self.dataset is not None and self.dataset not in SHIPPED_INPUT_ROWS:
             raise unknown_name("dataset", self.dataset, SHIPPED_INPUT_ROWS)
         if self.threads is not None and self.threads < 1:

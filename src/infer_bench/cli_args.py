@@ -239,7 +239,7 @@ def _add_run(sub) -> argparse.ArgumentParser:
                    help="your model (default: train the report's three models)")
     p.add_argument("--data", default=None, metavar="D", help=f"your model's data: {DATA_HELP}")
     p.add_argument("--quick", action="store_true",
-                   help="smoke run: --quick training, batch size 1 only, 0.1 s per measurement, "
+                   help="smoke run: --quick training, batch size 1 only, 0.1 s and 20 calls per measurement, "
                         "check on 256 test rows and 64 random images")
     _exported(p)
     _results_dir(p, "where bench, check and explain results go")

@@ -17,7 +17,7 @@ from typing import Callable
 
 from tabulate import tabulate
 
-from .bench import DEFAULT_MIN_TIME_S, BenchPlan, run_bench
+from .bench import DEFAULT_MIN_CALLS, DEFAULT_MIN_TIME_S, BenchPlan, run_bench
 from .check import DEFAULT_TOLERANCES, RANDOM_ROWS, run_check, save_check
 from .environment import capture_environment
 from .errors import InferBenchError
@@ -38,6 +38,7 @@ STEP_WEIGHTS = {"report": (26.0, 2.0, 4.5, 1.0, 0.3), "quick": (2.0, 0.3, 1.0, 0
 STEPS = ("export", "check", "bench", "explain", "report")
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
+QUICK_MIN_CALLS = 20  # not bench's 100: model.predict's 100 calls took 22 s per model
 QUICK_CHECK_ROWS = 256  # --quick checks the first 256 test rows (a smoke run: its models are barely trained)
 QUICK_RANDOM_ROWS = 64  # and 64 random images (the default 256 doubled the time of each 224x224 artifact)
 # --quick judges with the same budgets but repairs nothing: a barely trained model's int8 agreement
@@ -134,7 +135,8 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
 
     progress.begin("bench")
     bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
-                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S, threads=plan.threads,
+                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S,
+                      min_calls=QUICK_MIN_CALLS if plan.quick else DEFAULT_MIN_CALLS, threads=plan.threads,
                       results_dir=plan.results_dir, data_dir=plan.data_dir)
     writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
     run_bench(bench, writer.results_file.environment, writer, log)
