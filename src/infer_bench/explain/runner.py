@@ -20,6 +20,8 @@
 * **The pairs.** For each pair of models: FLOP and weight-byte ratios
   against the measured ratios in ONNX Runtime and through model.predict, in
   plain words.
+* **Why int8 is slower or faster.** Per int8 variant, reason codes with
+  numbers and one sentence (``int8facts``, ``int8why``).
 
 Nothing is hard-coded except the report's own figures
 (``analysis.REPORT_FIGURES``), which are labelled as the report's wherever
@@ -48,6 +50,7 @@ from ..runtimes.keras_predict import load_keras_model
 from . import analysis
 from .ceilings import MachineCeilings, measure_ceilings
 from .costmodel import model_cost
+from .int8facts import INT8_PROFILE_MAX_SECONDS, WHY_ARTIFACTS, model_int8_why
 from .profile import LITERT_PROFILING_NOTE, profile_onnx_layers
 from .text import explanation_text
 from .words import ms
@@ -112,7 +115,8 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
     """One model's cost, per-layer profile, batch-1 latencies (bench results or measured now), roofline and overhead."""
     n_threads = effective_threads(threads)
     entries = {(e.format, e.quantization): e for e in manifest.entries(models=[name])}
-    paths = {key: verify_entry(manifest, e) for key, e in entries.items() if key in analysis.MEASURED_ARTIFACTS}
+    paths = {key: verify_entry(manifest, e) for key, e in entries.items()
+             if key in analysis.MEASURED_ARTIFACTS or key in WHY_ARTIFACTS}
     keras_entry = entries[("keras", "fp32")]
     tf, tf_device, _ = prepare_tensorflow("cpu", threads)
     keras_model = load_keras_model(paths[("keras", "fp32")], "explain", tf, tf_device)
@@ -125,10 +129,15 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
     log(f"{name}: profiling ONNX Runtime per layer ...")
     profile = profile_onnx_layers(paths[("onnx", "fp32")], keras_model, rotation.images, threads=threads,
                                   max_seconds=PROFILE_MAX_SECONDS)
-    del keras_model
-    gc.collect()
+    p50s: dict[tuple, tuple] = {}  # each case looked up (or measured) once: int8 reasons ask again
 
     def p50(runtime, fmt, quantization):
+        key = (runtime, fmt, quantization)
+        if key not in p50s:
+            p50s[key] = lookup_p50(runtime, fmt, quantization)
+        return p50s[key]
+
+    def lookup_p50(runtime, fmt, quantization):
         entry = entries.get((fmt, quantization))
         if entry is None:
             return None, f"no {fmt}/{quantization} artifact"
@@ -151,6 +160,11 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
             label = analysis.variant_label(runtime, fmt, quantization)
             int8[label], int8_sources[label] = t, source
     log(f"{name}: batch-1 p50 " + ", ".join(f"{rt} {ms(t)}" for rt, t in latency.items()))
+    log(f"{name}: why int8 is slower or faster here ...")
+    int8_why = model_int8_why(paths, p50, keras_model, cost.to_dict()["layers"], rotation.images, profile,
+                              ceilings.to_dict(), threads, INT8_PROFILE_MAX_SECONDS, log)
+    del keras_model
+    gc.collect()
 
     # The roofline's fp32 time: the best of the bench's and the profile's unprofiled calls.
     ort_best = min(t for t in (latency.get("onnxruntime"), profile.wall_p50_us / 1e3) if t is not None)
@@ -166,7 +180,7 @@ def explain_model(name: str, manifest: Manifest, bench: ResultsFile | None, benc
         overhead=analysis.overhead_decomposition(latency, profile.node_total_p50_us / 1e3),
         report=analysis.report_check(name, latency, analysis.bench_by_batch(bench, name, n_threads,
                                                                             keras_entry.bytes)),
-        uncounted=costs["uncounted"],
+        uncounted=costs["uncounted"], int8_why=int8_why,
     )
 
 

@@ -87,6 +87,9 @@ def model_text(name: str, m: ModelExplanation, threads: int) -> str:
     uncounted = uncounted_sentence(m.uncounted)
     if uncounted is not None:
         lines.append(uncounted)
+    sentences = [w["sentence"] for w in m.int8_why.values() if isinstance(w.get("sentence"), str)]
+    if sentences:
+        lines.append("Int8 here: " + " ".join(s[0].upper() + s[1:] for s in sentences))
     return " ".join(lines)
 
 
@@ -120,8 +123,20 @@ def _layer_rows(m: ModelExplanation, top: int) -> list[list[str]]:
     return rows
 
 
+def int8_reason_lines(m: ModelExplanation) -> list[str]:
+    """Each int8 variant's sentence, then its reason codes with their words (a skipped variant: why)."""
+    lines = []
+    for label, why in m.int8_why.items():
+        if "skipped" in why:
+            lines.append(f"- {label}: not explained here ({why['skipped']})")
+            continue
+        lines.append(f"- {label}: {why.get('sentence', '')}")
+        lines += [f"    {r.get('code')}: {r.get('text', '')}" for r in why.get("reasons", []) if isinstance(r, dict)]
+    return lines
+
+
 def format_explanation(expl: Explanation, top: int = TOP_LAYERS) -> str:
-    """The explanation in plain English, then each model's slowest layers as a table."""
+    """The explanation in plain English, then each model's slowest layers as a table and its int8 reasons."""
     out = [expl.text or explanation_text(expl)]
     for name, m in expl.models.items():
         p = m.profile
@@ -130,4 +145,7 @@ def format_explanation(expl: Explanation, top: int = TOP_LAYERS) -> str:
                    + tabulate(_layer_rows(m, top), headers=["layer", "kind", "kernels", "mean µs", "p50 µs", "share",
                                                             "MFLOP", "GFLOP/s"],
                               tablefmt="github", disable_numparse=True))
+        reasons = int8_reason_lines(m)
+        if reasons:
+            out.append(f"{name}: why int8 is slower or faster here (reason codes)\n" + "\n".join(reasons))
     return "\n\n".join(out)

@@ -186,6 +186,35 @@ def _pair_rows(explain: Explanation) -> list[list[str]]:
             for p in explain.pairs if isinstance(p, dict)]
 
 
+INT8_WHY_HEADERS = ["model", "variant", "int8 / fp32", "compute ops in float", "ConvInteger / MatMulInteger",
+                    "conversions left", "int8 ISA", "why"]
+
+
+def _reason(why: dict, code: str) -> dict:
+    return next((r for r in why.get("reasons", []) if isinstance(r, dict) and r.get("code") == code), {})
+
+
+def _share_words(r: dict) -> str:
+    return f" ({r['share']:.0%} of {r.get('share_of', '')})" if is_number(r.get("share")) else ""
+
+
+def _int8_why_rows(explain: Explanation) -> list[list[str]]:
+    # int8_why entries stay the file's plain dicts (``explain.int8why``): read them leniently.
+    rows = []
+    for name, m in explain.models.items():
+        for label, why in m.int8_why.items():
+            if "skipped" in why:
+                rows.append([name, label, "", "", "", "", "", f"not explained: {why['skipped']}"])
+                continue
+            fl, ik, qdq = _reason(why, "float_ops"), _reason(why, "integer_kernels"), _reason(why, "unfused_qdq")
+            rows.append([name, label, ratio(why.get("ratio")),
+                         f"{fl.get('count', '')} of {fl.get('compute_ops', '')}{_share_words(fl)}" if fl else "",
+                         f"{ik.get('conv_integer', 0)} / {ik.get('matmul_integer', 0)}" if ik else "",
+                         f"{qdq.get('count', '')}{_share_words(qdq)}" if qdq else "",
+                         str(_reason(why, "isa").get("int8_isa", "")), why.get("sentence", "")])
+    return rows
+
+
 def explain_section(explain: Explanation | None, explain_path: Path | None, problem: str | None, results,
                     figs: dict[str, Path], out_dir: Path) -> list[str]:
     """The explanation: its text, the machine's ceilings, cost per row, model against model, the figures."""
@@ -210,6 +239,11 @@ def explain_section(explain: Explanation | None, explain_path: Path | None, prob
     pair_rows = _pair_rows(explain)
     if pair_rows:
         lines += ["Model against model (b / a):", "", md_table(pair_rows, PAIR_HEADERS), ""]
+    int8_rows = _int8_why_rows(explain)
+    if int8_rows:
+        lines += ["Why int8 is slower or faster here (batch 1, each int8 variant against the fp32 artifact of the "
+                  "same format in the same runtime; shares are of its profiled time, else of its MACs or compute "
+                  "nodes):", "", md_table(int8_rows, INT8_WHY_HEADERS), ""]
     if "roofline" in figs:
         lines += [image(figs["roofline"], out_dir, "roofline"), ""]
     else:

@@ -1,14 +1,17 @@
 """The record of an explanation (``results/explain-*.json``): one typed, versioned writer and reader.
 
-File shape (``SCHEMA_VERSION`` 1)::
+File shape (``SCHEMA_VERSION`` 2)::
 
-    {"schema_version": 1, "created": "...", "environment": {...}, "exported": "exported",
+    {"schema_version": 2, "created": "...", "environment": {...}, "exported": "exported",
      "threads": 2, "bench_results": "results/bench-....json" | null, "machine": {...ceilings...},
      "report_figures": {...}, "litert_layer_times": "...", "models": {NAME: {...}, ...},
      "pairs": [{...}, ...], "text": "..."}
 
 ``environment`` (``environment.capture_environment``) is written by this
 version and optional when reading: files written before it have none.
+Version 2 adds each model's ``int8_why`` (the reason codes of every int8
+variant, ``explain.int8why``); version 1 files, which have none, still read
+(``READ_VERSIONS``), with ``int8_why`` empty.
 
 The top level and each model are typed records; the values nested below
 them (the machine ceilings, a model's roofline, overhead, profile and layer
@@ -28,7 +31,8 @@ from typing import Any
 from ..errors import InferBenchError
 from . import store
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+READ_VERSIONS = (1, 2)  # version 1: no int8_why
 KIND = "explain"  # files are results/explain-<time>.json
 WHAT = "explanation"
 REGENERATE = "infer-bench explain"
@@ -80,6 +84,9 @@ class ModelExplanation:
     # Layers the cost model could not count (name, kind, params, weight_bytes, param_share);
     # absent from files written before the cost model listed them.
     uncounted: list[dict] = field(default_factory=list)
+    # Per int8 variant ("<runtime> <format>/<quantization>"): verdict, ratio, reason codes, sentence
+    # (``explain.int8why.Int8Why.to_dict``); absent from version 1 files.
+    int8_why: dict[str, dict] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         """The model's JSON object, keys in the file's order (a deep copy)."""
@@ -90,7 +97,7 @@ class ModelExplanation:
         """Read one model's JSON object; a clear error naming what is missing or of the wrong type."""
         _need(isinstance(data, dict), source, f"a model entry is {type(data).__name__}, not an object")
         names = [f.name for f in fields(cls)]
-        _missing_keys(data, [n for n in names if n != "uncounted"], source, "a model entry")
+        _missing_keys(data, [n for n in names if n not in _OPTIONAL_MODEL_KEYS], source, "a model entry")
         for key in ("flops", "macs", "params", "activation_bytes", "input_bytes"):
             value = data[key]
             _need(isinstance(value, int) and not isinstance(value, bool), source, f"{key} is {value!r}, not an int")
@@ -100,8 +107,13 @@ class ModelExplanation:
         for key in ("layers", "layer_times"):
             _need(isinstance(data[key], list), source, f"{key} is not a list")
         _need(isinstance(data.get("uncounted", []), list), source, "uncounted is not a list")
+        why = data.get("int8_why", {})
+        _need(isinstance(why, dict) and all(isinstance(v, dict) for v in why.values()), source,
+              "int8_why is not an object of objects")
         return cls(**{k: copy.deepcopy(data[k]) for k in names if k in data})
 
+
+_OPTIONAL_MODEL_KEYS = ("uncounted", "int8_why")  # absent from older files
 
 # Top-level keys of the file in their order, after schema_version (environment is optional).
 _TOP_KEYS = ("created", "environment", "exported", "threads", "bench_results", "machine", "report_figures",
@@ -151,7 +163,7 @@ class Explanation:
     @classmethod
     def from_dict(cls, data, source: str = "explanation") -> Explanation:
         """Read the file's JSON object (version already checked, or checked here)."""
-        store.check_version(data, SCHEMA_VERSION, source, WHAT, REGENERATE)
+        store.check_version(data, READ_VERSIONS, source, WHAT, REGENERATE)
         _missing_keys(data, _REQUIRED_TOP, source, "the explanation")
         threads = data["threads"]
         _need(isinstance(threads, int) and not isinstance(threads, bool) and threads >= 1, source,
@@ -178,7 +190,7 @@ def save_explanation(expl: Explanation, folder: str | os.PathLike, json_path: st
 
 def load_explanation(path: str | os.PathLike) -> Explanation:
     """Read an ``explain-*.json``; a clear error when it is missing, damaged, of another version or incomplete."""
-    data = store.read(path, SCHEMA_VERSION, WHAT, REGENERATE)
+    data = store.read(path, READ_VERSIONS, WHAT, REGENERATE)
     return Explanation.from_dict(data, str(path))
 
 
