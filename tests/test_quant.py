@@ -30,7 +30,9 @@ from infer_bench.manifest import Manifest, entry_for, load_manifest
 from infer_bench.quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
 from infer_bench.quant.records import Repair, RepairAttempt
 from infer_bench.quant.repair import RepairLimits, aside_path, attempt_plan
-from infer_bench.quant.sqnr import fake_quant, layer_errors, rel_error, sqnr_db
+from infer_bench.quant.records import LayerError
+from infer_bench.quant.sqnr import (fake_quant, layer_errors, rank_layers, rel_error, repair_candidates, sqnr_db,
+                                    weight_sqnr_db)
 from infer_bench.results.check import load_check, save_check
 from infer_bench.train import QUICK_ROWS
 from infer_bench.train_export import calibration_images
@@ -186,6 +188,33 @@ def test_the_miscalibrated_layer_is_ranked_worst_and_mapped_to_its_keras_name(re
     # a 40x wider grid costs 20 log10(40) = 32 dB against the same layer's neighbours
     others = [e.grid_sqnr_db for e in errors[1:] if e.keras_layer.startswith("conv2d")]
     assert errors[0].grid_sqnr_db < min(others) - 20
+    # every convolution and the dense layer has its int8 weights compared with its float ones: per-channel
+    # int8 rounding of a trained kernel sits far above the mis-calibrated grid and far below exact
+    weighted = {e.keras_layer: e.weight_sqnr_db for e in errors if e.weighted}
+    assert set(weighted) >= {"conv2d", "conv2d_1", "conv2d_2", "dense"}, weighted
+    assert all(25 < v < 80 for v in weighted.values()), weighted
+    assert all(e.weight_sqnr_db is None for e in errors if e.keras_layer == "flatten")
+    assert repair_candidates(errors)[0] == BAD_LAYER and "flatten" not in repair_candidates(errors)
+
+
+def test_own_noise_ranking_and_weightless_layers_by_hand():
+    def err(name, grid, weight):
+        return LayerError(name, "t", 20.0, 0.1, 0.0, grid, 0.0, 0.1, weight)
+
+    # grid 30 dB + weights 30 dB: noise powers 1e-3 + 1e-3 -> 10 log10(1 / 2e-3) = 26.99 dB
+    assert err("a", 30.0, 30.0).own_sqnr_db == pytest.approx(26.99, abs=0.01)
+    assert err("a", 30.0, None).own_sqnr_db == 30.0 and not err("a", 30.0, None).weighted
+    # the weights make "w" worse than "g" whose grid alone is worse; the pooling layer is ranked, never a candidate
+    ranked = rank_layers([err("g", 28.0, 60.0), err("w", 31.0, 26.0), err("pool", 20.0, None)])
+    assert [e.keras_layer for e in ranked] == ["pool", "w", "g"]
+    assert repair_candidates(ranked) == ["w", "g"]
+    # weights: signal 25 (3, 4), noise 0.25 (0.3, 0.4) over two tensors -> 20 dB
+    assert weight_sqnr_db([(np.array([3.0]), np.array([3.3])), (np.array([4.0]), np.array([4.4]))]) == \
+        pytest.approx(20.0)
+    # a record written before weight SQNR existed still reads (the key is optional), and writes it back
+    old = {k: v for k, v in err("a", 30.0, None).to_dict().items() if k != "weight_sqnr_db"}
+    assert LayerError.from_dict(old) == err("a", 30.0, None)
+    assert LayerError.from_dict(err("a", 30.0, 41.5).to_dict()).weight_sqnr_db == 41.5
 
 
 def test_keeping_the_top_ranked_layer_in_float_helps_more_than_a_random_one(export, tmp_path, data_root):
@@ -303,7 +332,8 @@ def test_repair_limits_are_applied_and_a_failure_says_why(export, tmp_path, data
                        models=[NAME])
     onnx = _result(report, "onnx")
     assert not onnx.passed and not onnx.repair.repaired
-    assert [a.float_layers for a in onnx.repair.attempts] == [(BAD_LAYER,), (BAD_LAYER, onnx.layer_errors[1].keras_layer)]
+    second = repair_candidates(onnx.layer_errors)[1]  # the next layer with weights, whatever ranks between
+    assert [a.float_layers for a in onnx.repair.attempts] == [(BAD_LAYER,), (BAD_LAYER, second)]
     assert "2 attempt(s)" in onnx.repair.why and "limits: 2 layers, 5 attempts" in onnx.repair.why
     assert any(r.startswith("not repaired: still failing") for r in onnx.reasons)
     # the original is back under its name, the manifest untouched
@@ -311,6 +341,19 @@ def test_repair_limits_are_applied_and_a_failure_says_why(export, tmp_path, data
     assert sha256_of(folder / before.artifacts[key].path) == before.artifacts[key].sha256
     assert load_manifest(folder).artifacts[key].float_layers == ()
     assert not list((folder / NAME).glob("*.unrepaired*"))
+
+
+def test_layer_errors_switched_off_measure_and_repair_nothing(export, tmp_path, data_root):
+    """run --quick's check: static int8 judged as usual, no per-layer errors, no repair, and it says so."""
+    folder = _copy(export, tmp_path)
+    before = load_manifest(folder)
+    report = run_check(folder, data_dir=data_root, tolerances=tolerances_with_overrides(LOOSE), limit=ROWS,
+                       log=lambda _: None, layer_errors=False)
+    for fmt in ("onnx", "tflite"):
+        result = _result(report, fmt)
+        assert not result.passed and result.repair is None and not result.layer_errors
+        assert "not measured" in result.layer_error_note
+    assert load_manifest(folder).artifacts == before.artifacts
 
 
 def test_a_switched_off_repair_says_so(export, tmp_path, data_root):
@@ -344,3 +387,75 @@ def test_the_report_section_and_figure(repaired, tmp_path):
     assert f"repaired: kept in float {BAD_LAYER}" in text and "tiny onnx/static_int8" in text
     assert text.count(f"| {BAD_LAYER} ") >= 2  # in both artifacts' tables
     assert layer_sqnr(None, tmp_path / "none.png") is None and int8_section(None, None, tmp_path) == []
+
+
+# --- OpenVINO (NNCF) int8 ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def openvino_ir(export, tmp_path_factory, data_root):
+    """The tiny model's NNCF int8 IR as train-export makes it, then BAD_LAYER's output range widened 40x."""
+    import openvino as ov
+
+    from infer_bench.export.openvino_formats import export_openvino_static_int8
+
+    folder, model, scopes = export
+    fp32 = folder / NAME / artifact_filename(NAME, "onnx", "fp32")
+    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    clean = tmp_path_factory.mktemp("ov") / "clean"
+    export_openvino_static_int8(fp32, clean, calibration[:64])
+    ir = ov.Core().read_model(str(clean / "model.xml"))
+    widened = 0
+    for op in ir.get_ordered_ops():
+        source = op.input_value(0).get_node().get_friendly_name() if op.get_input_size() else ""
+        if op.get_type_name() == "FakeQuantize" and source.startswith(scopes[BAD_LAYER] + "/"):
+            for i in range(1, 5):
+                data = op.input_value(i).get_node().get_data() * np.float32(SCALE_FACTOR)
+                op.input(i).replace_source_output(ov.opset13.constant(data).output(0))
+            widened += 1
+    assert widened == 1
+    bad = clean.parent / "bad"
+    bad.mkdir()
+    ov.save_model(ir, str(bad / "model.xml"), compress_to_fp16=False)
+    return fp32, bad, model
+
+
+def test_openvino_layer_errors_rank_the_miscalibrated_layer_worst(openvino_ir, data_root):
+    from infer_bench.quant.openvino_layers import openvino_layer_scopes, openvino_layers
+
+    fp32, bad, model = openvino_ir
+    x, _ = load_test_set("fashion_mnist", data_root, limit=256)
+    tensors, weights = openvino_layers(fp32, bad, model, x)
+    errors = layer_errors(tensors, weights)
+    assert errors[0].keras_layer == BAD_LAYER and repair_candidates(errors)[0] == BAD_LAYER
+    # NNCF's grids are coarser than ONNX Runtime's here (its neighbours sit near 28 dB), so the margin is smaller
+    others = [e.grid_sqnr_db for e in errors[1:] if e.keras_layer.startswith("conv2d")]
+    assert others and errors[0].grid_sqnr_db < min(others) - 6
+    assert set(weights) >= {"conv2d", "conv2d_1", "conv2d_2", "dense"}
+    assert all(25 < v < 80 for v in weights.values()), weights
+    assert openvino_layer_scopes(fp32, model)[BAD_LAYER] == onnx_layer_scopes(fp32, model)[BAD_LAYER]
+
+
+
+def test_openvino_requantize_keeps_a_layer_in_float_and_refuses_unknown_scopes(openvino_ir, export, tmp_path):
+    """The repair's OpenVINO re-export: NNCF's ignored_scope leaves the layer's ops without FakeQuantize."""
+    import openvino as ov
+
+    from infer_bench.check.int8 import requantize
+
+    fp32, _, _ = openvino_ir
+    scope = export[2][BAD_LAYER]
+    calibration = load_test_set("fashion_mnist", limit=64)[0]
+
+    def quantized_in_scope(folder):  # the layer's ops that read a FakeQuantize (their input or weights in int8)
+        ops = ov.Core().read_model(str(folder / "model.xml")).get_ordered_ops()
+        return sum(op.get_friendly_name().startswith(scope + "/") and any(
+            op.input_value(i).get_node().get_type_name() == "FakeQuantize" for i in range(op.get_input_size()))
+            for op in ops)
+
+    requantize("openvino", fp32, tmp_path / "plain", calibration)
+    requantize("openvino", fp32, tmp_path / "kept", calibration, (scope,))
+    assert quantized_in_scope(tmp_path / "plain") >= 1 and quantized_in_scope(tmp_path / "kept") == 0
+    with pytest.raises(InferBenchError, match="could not keep the layer scope"):
+        requantize("openvino", fp32, tmp_path / "never", calibration, ("some/scope",))
+    assert not (tmp_path / "never").exists()

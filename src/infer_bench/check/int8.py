@@ -1,15 +1,18 @@
 """What ``check`` adds for a static int8 artifact: its per-layer errors, and its repair when it fails.
 
-For an ONNX (QDQ) or TFLite static int8 artifact of an export folder, the
-float source it was quantized from is in the same manifest (the fp32 ONNX
-file; the SavedModel), so the float and the int8 model run on the first
-held-out test rows (never calibration images: those are training images) and
-every Keras layer gets its error (``quant``). When the artifact misses its
-budget and its tolerance row allows a repair, ``quant.repair`` keeps the worst
-layers in float, re-exporting from the same source on the same calibration
-images train-export used, and the manifest entry is updated (new checksum,
-``float_layers``). Other int8 artifacts (OpenVINO's, an ``--artifact`` outside
-a manifest) get a note saying why they have no layer errors.
+For an ONNX (QDQ), TFLite or OpenVINO (NNCF) static int8 artifact of an
+export folder, the float source it was quantized from is in the same manifest
+(the fp32 ONNX file; the SavedModel), so the float and the int8 model run on
+the first held-out test rows (never calibration images: those are training
+images) and every Keras layer gets its error (``quant``). When the artifact
+misses its budget and its tolerance row allows a repair, ``quant.repair`` keeps
+the worst layers with weights in float, re-exporting from the same source on
+the same calibration images train-export used, and the manifest entry is
+updated (new checksum, ``float_layers``). OpenVINO's re-export cannot keep
+layers in float yet (``requantize`` refuses), so a failing OpenVINO artifact
+gets a repair record saying so and naming its worst layers, the IR untouched.
+An ``--artifact`` outside a manifest gets a note saying why it has no layer
+errors.
 """
 
 from __future__ import annotations
@@ -23,19 +26,48 @@ import numpy as np
 
 from ..export.calibration import CALIBRATION_IMAGES
 from ..export.onnx_formats import export_onnx_static_int8
+from ..export.openvino_formats import export_openvino_static_int8
 from ..export.tflite_formats import export_tflite
+from ..errors import InferBenchError
 from ..manifest import ArtifactEntry, Manifest, entry_for
 from ..measure import QUICK, time_pairs
-from ..quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
-from ..quant.records import LayerError
+from ..quant.onnx_layers import onnx_layer_scopes, onnx_layers
+from ..quant.openvino_layers import openvino_layer_scopes, openvino_layers
+from ..quant.records import LayerError, Repair
 from ..quant.repair import Evaluation, RepairLimits, repair
-from ..quant.sqnr import layer_errors
-from ..quant.tflite_layers import float_tflite, tflite_layer_scopes, tflite_layer_tensors
+from ..quant.sqnr import layer_errors, repair_candidates
+from ..quant.tflite_layers import float_tflite, tflite_layer_scopes, tflite_layer_tensors, tflite_layer_weights
 from ..results.check import CheckResult
 from ..runtimes import LoadOptions, get_runtime
 from .tolerances import Tolerance
 
-LAYER_FORMATS = ("onnx", "tflite")  # static int8 formats with per-layer errors and a repair
+LAYER_FORMATS = ("onnx", "tflite", "openvino")  # static int8 formats with per-layer errors
+REPAIR_FORMATS = ("onnx", "tflite", "openvino")  # ... and those whose re-export can keep layers in float
+# The float artifact each static int8 format is quantized from (its (format, quantization) in the manifest).
+FLOAT_SOURCES = {"onnx": ("onnx", "fp32"), "tflite": ("savedmodel", "fp32"), "openvino": ("onnx", "fp32")}
+
+
+def float_source(manifest: Manifest, model: str, fmt: str) -> Path | None:
+    """The float file ``model``'s static int8 ``fmt`` artifact is quantized from (None: not in the manifest)."""
+    entry = manifest.artifacts.get((model, *FLOAT_SOURCES[fmt])) if fmt in FLOAT_SOURCES else None
+    return None if entry is None else manifest.folder / entry.path
+
+
+def requantize(fmt: str, source: Path, path: Path, calibration: np.ndarray, float_scopes: tuple[str, ...] = ()) -> None:
+    """Make the static int8 ``fmt`` artifact at ``path`` from ``source`` on ``calibration``, as train-export does.
+
+    ``float_scopes``: layer scopes kept in float (the repair).
+    """
+    if fmt == "onnx":
+        export_onnx_static_int8(source, path, calibration, float_scopes=float_scopes)
+    elif fmt == "tflite":
+        export_tflite(source, path, "static_int8", calibration, float_scopes=float_scopes)
+    elif fmt == "openvino":
+        export_openvino_static_int8(source, path, calibration, float_scopes=float_scopes)
+    else:
+        raise InferBenchError(f"Static int8 {fmt} cannot be re-quantized" + (" with layers kept in float" if
+                                                                               float_scopes else "") + ".",
+                              f"use one of {', '.join(FLOAT_SOURCES)}.")
 LAYER_ROWS = 256  # held-out test rows the float and int8 models run on, layer by layer
 LAYER_INPUT_BYTES = 32 * 224 * 224 * 3 * 4  # at most this much input (32 rows of 224x224x3): activations add up
 
@@ -59,9 +91,7 @@ class Int8Job:
 
     def source(self) -> Path | None:
         """The float file the artifact was quantized from (None: not in the manifest)."""
-        key = (self.model, "onnx", "fp32") if self.format == "onnx" else (self.model, "savedmodel", "fp32")
-        entry = self.manifest.artifacts.get(key)
-        return None if entry is None else self.manifest.folder / entry.path
+        return float_source(self.manifest, self.model, self.format)
 
 
 def calibration_loader(manifest: Manifest, model: str, data_dir) -> Callable[[], np.ndarray]:
@@ -89,21 +119,22 @@ def measure_layers(job: Int8Job, keras_model, images: np.ndarray) -> tuple[tuple
     """The artifact's layer errors (worst first) and each layer's scope in its graph."""
     source = job.source()
     if job.format == "onnx":
-        tensors = onnx_layer_tensors(source, job.path, keras_model, images)
-        return layer_errors(tensors), onnx_layer_scopes(source, keras_model)
+        tensors, weights = onnx_layers(source, job.path, keras_model, images)
+        return layer_errors(tensors, weights), onnx_layer_scopes(source, keras_model)
+    if job.format == "openvino":
+        tensors, weights = openvino_layers(source, job.path, keras_model, images)
+        return layer_errors(tensors, weights), openvino_layer_scopes(source, keras_model)
     content = float_tflite(source)
-    return layer_errors(tflite_layer_tensors(content, job.path, keras_model, images)), tflite_layer_scopes(
-        content, keras_model)
+    tensors = tflite_layer_tensors(content, job.path, keras_model, images)
+    weights = tflite_layer_weights(content, job.path, keras_model)
+    return layer_errors(tensors, weights), tflite_layer_scopes(content, keras_model)
 
 
 def _reexporter(job: Int8Job) -> Callable[[tuple[str, ...], Path], None]:
     source = job.source()
 
     def reexport(scopes: tuple[str, ...], path: Path) -> None:
-        if job.format == "onnx":
-            export_onnx_static_int8(source, path, job.load_calibration(), float_scopes=scopes)
-        else:
-            export_tflite(source, path, "static_int8", job.load_calibration(), float_scopes=scopes)
+        requantize(job.format, source, path, job.load_calibration(), scopes)
 
     return reexport
 
@@ -135,7 +166,7 @@ def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, im
     if result.test is None:  # it could not even be run: nothing to measure or repair
         return result
     if job.source() is None:
-        source = "fp32 ONNX file" if job.format == "onnx" else "SavedModel"
+        source = "SavedModel" if job.format == "tflite" else "fp32 ONNX file"
         return replace(result, layer_error_note=f"the manifest lists no {source} to compare the int8 model with")
     import keras
 
@@ -150,8 +181,14 @@ def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, im
         r = evaluate(path)
         return Evaluation(r.top1_agreement, r.accuracy_delta_pts, r.reasons)
 
-    outcome = repair(job.path, [e.keras_layer for e in errors], scopes, limits, result.reasons, _reexporter(job),
-                     judged, _timer(result.runtime, images[:1]), log)
+    if job.format in REPAIR_FORMATS or not limits.enabled:  # switched off: repair() says so, touching nothing
+        outcome = repair(job.path, repair_candidates(errors), scopes, limits, result.reasons, _reexporter(job),
+                         judged, _timer(result.runtime, images[:1]), log)
+    else:
+        outcome = Repair(False, (), (), None, result.reasons,
+                         why=f"{job.format} int8 cannot keep layers in float (repaired formats: "
+                             f"{', '.join(REPAIR_FORMATS)}); worst layers with weights: "
+                             f"{', '.join(repair_candidates(errors)[:3])}")
     if not outcome.repaired:
         return replace(result, repair=outcome, reasons=(*result.reasons, f"not repaired: {outcome.why}"))
     fresh = evaluate(job.path)

@@ -274,6 +274,14 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
                        test, random, reasons, time.perf_counter() - t0, job.entry is None)
 
 
+def _without_layer_errors(job: _Job, result: CheckResult) -> CheckResult:
+    """A result whose per-layer int8 errors were switched off (``run --quick``): it says so."""
+    if job.quantization != "static_int8" or job.precision is not None:
+        return result
+    return replace(result, layer_error_note="per-layer errors not measured and no repair tried (switched off: "
+                                            "run --quick; run without it, or `infer-bench check`, for them)")
+
+
 def _int8_follow_up(job: _Job, group: _Group, ref: _ReferenceRun, tolerances, result: CheckResult, data_dir,
                     log) -> CheckResult:
     """A static int8 result with its layer errors (and repaired if it failed): ``check.int8``."""
@@ -301,7 +309,8 @@ def _int8_follow_up(job: _Job, group: _Group, ref: _ReferenceRun, tolerances, re
 
 def run_check(exported: str | Path | None, models=None, data_dir=None, tolerances: dict[str, Tolerance] | None = None,
               extra_artifacts=(), reference: str | Path | None = None, limit: int | None = None,
-              log: Callable[[str], None] = print, random_rows: int = RANDOM_ROWS) -> CheckReport:
+              log: Callable[[str], None] = print, random_rows: int = RANDOM_ROWS,
+              layer_errors: bool = True) -> CheckReport:
     """Check every artifact of ``exported`` (and ``extra_artifacts`` against ``reference``).
 
     ``exported``: an export folder with ``manifest.json`` (None to check only
@@ -312,6 +321,8 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
     static_int8, else fp32), dataset from the reference's input shape.
     ``tolerances``: a table like ``DEFAULT_TOLERANCES``. ``limit``: check on
     the first rows of the held-out set only (tests); the default is all of it.
+    ``layer_errors``: measure each static int8 artifact's per-layer errors (and
+    repair it if it fails); off, its result says they were not measured.
     TensorFlow is used as the caller configured it (``cli.main`` does that).
     """
     created = now_iso()
@@ -344,9 +355,11 @@ def run_check(exported: str | Path | None, models=None, data_dir=None, tolerance
         for job in group.jobs:
             if ref is None:
                 results.append(_not_run(job, problem))
-            else:
+            elif layer_errors:
                 results.append(_int8_follow_up(job, group, ref, tolerances, _check_one(job, ref, tolerances),
                                                data_dir, log))
+            else:
+                results.append(_without_layer_errors(job, _check_one(job, ref, tolerances)))
             log(progress_line(len(results), total, results[-1]))
     report = CheckReport(entries=tuple(results), tolerances=tolerances_to_dict(tolerances),
                          exported=None if exported is None else str(exported), created=created,

@@ -16,7 +16,7 @@ from .figures import BAR_HEIGHT_IN, PANEL_WIDTH_IN, _figure, _save
 from .markdown import image, md_table
 
 WORST_SHOWN = 5  # layers per artifact in the report's tables
-INT8_HEADERS = ["keras layer", "output SQNR dB", "rel error", "own grid SQNR dB", "clipped"]
+INT8_HEADERS = ["keras layer", "output SQNR dB", "rel error", "own grid SQNR dB", "weight SQNR dB", "clipped"]
 FORMAT_COLORS = {"onnx": "#1f77b4", "tflite": "#ff7f0e", "openvino": "#2ca02c"}
 
 
@@ -63,14 +63,16 @@ def int8_section(check: CheckReport | None, figure: Path | None, out_dir: Path) 
     lines = ["## Int8 error per layer", "",
              "Each int8 artifact and its float original run on the same held-out images; per Keras layer, "
              "\"output SQNR\" compares the layer's output (accumulated error, higher is better) and \"own grid "
-             "SQNR\" the noise of that layer's int8 range alone, which ranks the layers (worst first) for the "
-             "repair. See docs/quantization.md.", ""]
+             "SQNR\" the noise of that layer's int8 range alone; with the weights' rounding (\"weight SQNR\") it ranks "
+             "the layers (worst first), and the repair keeps only layers with weights in float. See "
+             "docs/quantization.md.", ""]
     if figure is not None:
         lines += [image(figure, out_dir, "int8 SQNR per layer"), ""]
     for results in data.values():
         for r in results:
             rows = [[e.keras_layer, f"{e.sqnr_db:.1f}", f"{e.rel_error:.2%}", f"{e.grid_sqnr_db:.1f}",
-                     f"{e.clipped:.2%}"] for e in r.layer_errors[:WORST_SHOWN]]
+                     "no weights" if e.weight_sqnr_db is None else f"{e.weight_sqnr_db:.1f}", f"{e.clipped:.2%}"]
+                    for e in r.layer_errors[:WORST_SHOWN]]
             lines += [f"**{r.label}** ({r.verdict})", "", md_table(rows, INT8_HEADERS), ""]
             if r.repair is not None:
                 lines += [repair_line(r), ""]

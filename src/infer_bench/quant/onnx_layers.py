@@ -9,7 +9,9 @@ QDQ model's: a quantized activation ``T`` is read at ``T`` in the float model an
 at the output of its ``DequantizeLinear`` in the QDQ model, with the scale and zero
 point of its ``QuantizeLinear``. Each tensor's producer is mapped back to its Keras
 layer (``explain.layermap``); a layer's output is its last quantized tensor in
-graph order.
+graph order. Weights: ``create_weight_matching`` (the same module) pairs every
+int8 weight of the QDQ model, dequantized, with its float original; each is
+credited to the Keras layer of the node that reads it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from ..errors import ArtifactError
 from ..explain.layermap import NodeLayerMapper, keras_layers
 from ..export.onnx_formats import preprocessed
-from .sqnr import LayerTensors
+from .sqnr import LayerTensors, weight_sqnr_db
 
 BATCH = 64
 _QRANGE = {2: (0, 255), 3: (-128, 127)}  # onnx TensorProto UINT8, INT8
@@ -66,6 +68,35 @@ def _quantized_activations(graph) -> list[tuple[str, str, str, str, str]]:
 
 def onnx_layer_tensors(fp32_path: Path, qdq_path: Path, keras_model, images: np.ndarray) -> list[LayerTensors]:
     """The output of every quantized Keras layer of ``qdq_path`` and of ``fp32_path`` on ``images``."""
+    return onnx_layers(fp32_path, qdq_path, keras_model, images)[0]
+
+
+def _layer_weights(graph, float_path: Path, qdq_path: Path, mapper) -> dict[str, float]:
+    """{Keras layer: SQNR of its int8 weights} (biases, quantized to int32, left out)."""
+    from onnxruntime.quantization.qdq_loss_debug import create_weight_matching
+
+    init = {i.name: i for i in graph.initializer}
+    readers = {}  # a tensor -> the first node reading it
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, node)
+    pairs: dict[str, list] = {}
+    matched = create_weight_matching(str(float_path), str(qdq_path))
+    for node in graph.node:
+        quantized = node.input[0] if node.op_type == "DequantizeLinear" and node.input else ""
+        weight = quantized.removesuffix("_quantized")
+        if quantized not in init or init[quantized].data_type not in _QRANGE or weight not in matched:
+            continue
+        reader = readers.get(node.output[0])
+        layer = None if reader is None else mapper.layer_of(reader.name, reader.op_type)[0]
+        if layer in mapper.kinds:
+            pairs.setdefault(layer, []).append((matched[weight]["float"], matched[weight]["dequantized"]))
+    return {layer: weight_sqnr_db(p) for layer, p in pairs.items()}
+
+
+def onnx_layers(fp32_path: Path, qdq_path: Path, keras_model,
+                images: np.ndarray) -> tuple[list[LayerTensors], dict[str, float]]:
+    """Every quantized Keras layer's output on ``images`` (``onnx_layer_tensors``) and its weight SQNR."""
     import onnx
     from onnx import numpy_helper
 
@@ -75,13 +106,19 @@ def onnx_layer_tensors(fp32_path: Path, qdq_path: Path, keras_model, images: np.
     if not any(n.op_type == "QuantizeLinear" for n in graph.node):
         raise ArtifactError(f"{Path(qdq_path).name} has no QuantizeLinear node: it is not a QDQ int8 model.",
                             "pass the static_int8 ONNX file (QDQ format).")
-    mapper = NodeLayerMapper([n.name for n in graph.node], keras_layers(keras_model), keras_model.name)
     ops = {n.name: n.op_type for n in graph.node}
     input_name = graph.input[0].name
     with tempfile.TemporaryDirectory() as work:
         work = Path(work)
-        float_acts = _activations(preprocessed(Path(fp32_path), work), work, "float", input_name, images)
+        float_path = preprocessed(Path(fp32_path), work)
+        # Scopes are aligned with the Keras layers on the float graph's node order: the QDQ graph
+        # lists its weights' DequantizeLinear nodes early, out of layer order, which breaks the
+        # alignment of two layers with the same base name (dense, dense_1). QDQ nodes keep the scopes.
+        mapper = NodeLayerMapper([n.name for n in onnx.load(str(float_path)).graph.node], keras_layers(keras_model),
+                                 keras_model.name)
+        float_acts = _activations(float_path, work, "float", input_name, images)
         quant_acts = _activations(Path(qdq_path), work, "qdq", input_name, images)
+        weights = _layer_weights(graph, float_path, Path(qdq_path), mapper)
     last: dict[str, LayerTensors] = {}  # per layer, its last quantized tensor in graph order wins
     for tensor, dq, scale, zp, node in _quantized_activations(graph):
         layer, _ = mapper.layer_of(node, ops[node])
@@ -93,7 +130,7 @@ def onnx_layer_tensors(fp32_path: Path, qdq_path: Path, keras_model, images: np.
         last[layer] = LayerTensors(layer, tensor, float_acts[float_name], quant_acts[dq],
                                    float(numpy_helper.to_array(init[scale])), int(numpy_helper.to_array(zp_init)),
                                    qmin, qmax)
-    return list(last.values())
+    return list(last.values()), weights
 
 
 def onnx_layer_scopes(fp32_path: Path, keras_model) -> dict[str, str]:

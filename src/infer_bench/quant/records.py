@@ -14,6 +14,8 @@ from ..errors import InferBenchError
 
 LAYER_ERROR_KEYS = ("keras_layer", "tensor", "sqnr_db", "rel_error", "noise_added", "grid_sqnr_db", "clipped",
                     "scale")
+# Written by this version, optional when reading (files written before have none: None).
+OPTIONAL_LAYER_ERROR_KEYS = ("weight_sqnr_db",)
 ATTEMPT_KEYS = ("float_layers", "top1_agreement", "accuracy_delta_pts", "reasons")
 REPAIR_KEYS = ("repaired", "float_layers", "attempts", "original_path", "original_reasons", "original_ms",
                "repaired_ms", "why")
@@ -46,7 +48,9 @@ class LayerError:
     (accumulated through the layers before). ``noise_added``: the relative noise power this layer
     adds to what its input already carried (the ranking key, ``quant.sqnr``). ``grid_sqnr_db``: the
     noise the layer's own int8 output grid alone adds to the float output. ``clipped``: share of
-    float values outside that grid. ``scale``: its step.
+    float values outside that grid. ``scale``: its step. ``weight_sqnr_db``: the layer's float
+    weights against its dequantized int8 weights (None: the layer has no int8 weights, e.g.
+    pooling or a reshape, or the record predates it).
     """
 
     keras_layer: str
@@ -57,25 +61,46 @@ class LayerError:
     grid_sqnr_db: float
     clipped: float
     scale: float
+    weight_sqnr_db: float | None = None
 
     def __post_init__(self):
         if not isinstance(self.keras_layer, str) or not self.keras_layer:
             raise _bad(f"a layer error's keras_layer is {self.keras_layer!r}")
         for name in ("sqnr_db", "rel_error", "noise_added", "grid_sqnr_db", "clipped", "scale"):
             _number(getattr(self, name), f"layer error {self.keras_layer}: {name}")
+        _number(self.weight_sqnr_db, f"layer error {self.keras_layer}: weight_sqnr_db", optional=True)
         if not 0 <= self.clipped <= 1 or self.rel_error < 0:
             raise _bad(f"layer error {self.keras_layer}: clipped {self.clipped} or rel_error {self.rel_error} "
                        "out of range")
 
+    @property
+    def weighted(self) -> bool:
+        """True when the layer has int8 weights (only such a layer is worth keeping in float)."""
+        return self.weight_sqnr_db is not None
+
+    @property
+    def own_sqnr_db(self) -> float:
+        """The noise this layer itself brings, in dB: its output grid's and its weights' noise powers added.
+
+        Weight rounding reaches the output as about the same relative noise power as in the
+        weights (``y = Wx``: ``|dW x|^2 / |W x|^2`` is about ``|dW|^2 / |W|^2`` for inputs that are
+        not aligned with the rounding), and it is independent of the output grid's rounding, so
+        the two powers add.
+        """
+        power = 10.0 ** (-self.grid_sqnr_db / 10.0)
+        if self.weight_sqnr_db is not None:
+            power += 10.0 ** (-self.weight_sqnr_db / 10.0)
+        return -10.0 * math.log10(power) if power > 0 else self.grid_sqnr_db
+
     def to_dict(self) -> dict:
-        """JSON form, keys in ``LAYER_ERROR_KEYS`` order."""
-        return {k: getattr(self, k) for k in LAYER_ERROR_KEYS}
+        """JSON form, keys in ``LAYER_ERROR_KEYS`` then ``OPTIONAL_LAYER_ERROR_KEYS`` order."""
+        return {k: getattr(self, k) for k in (*LAYER_ERROR_KEYS, *OPTIONAL_LAYER_ERROR_KEYS)}
 
     @classmethod
     def from_dict(cls, data, what: str = "a layer error") -> LayerError:
-        """Read one entry of a result's ``layer_errors``."""
+        """Read one entry of a result's ``layer_errors`` (the optional keys may be absent)."""
         _keys(data, LAYER_ERROR_KEYS, what)
-        return cls(**{k: data[k] for k in LAYER_ERROR_KEYS})
+        return cls(**{k: data[k] for k in LAYER_ERROR_KEYS}, **{k: data.get(k) for k in OPTIONAL_LAYER_ERROR_KEYS})
 
 
 @dataclass(frozen=True)

@@ -99,7 +99,7 @@ def repair(path: Path, ranking, scopes: dict[str, str], limits: RepairLimits, or
     plan = attempt_plan([layer for layer in ranking if layer in scopes], limits)
     if not plan:
         return Repair(False, (), (), None, original_reasons,
-                      why="no quantized layer of the artifact maps to a Keras layer, so none can be kept in float")
+                      why="no quantized layer with int8 weights maps to a Keras layer, so none can be kept in float")
     aside = _keep_aside(path)
     attempts: list[RepairAttempt] = []
     try:

@@ -16,7 +16,16 @@ Per Keras layer, on held-out images (never the calibration ones):
   the float model's output quantized and dequantized with the artifact's scale
   and zero point. A badly calibrated range (too wide: coarse steps; too
   narrow: clipping) shows here and nowhere else, measured on float inputs so no
-  neighbour is blamed: the ranking (worst first, ``rank_layers``) sorts on it.
+  neighbour is blamed;
+- ``weight_sqnr_db``: the layer's float weights against its dequantized int8
+  weights (None for a layer without int8 weights: pooling, reshape, a
+  BatchNormalization folded into its neighbour).
+
+The ranking (worst first, ``rank_layers``) sorts on the layer's own noise, its
+output grid's and its weights' noise powers added (``LayerError.own_sqnr_db``),
+and the repair only keeps layers with weights in float
+(``repair_candidates``): keeping a weightless layer in float leaves the
+quantized layers around it, and their grids, as they were.
 
 The chain order is exact for chains (the models here); a branching model's
 "layer before" is the previous one in graph order, an approximation.
@@ -34,7 +43,8 @@ from ..results.check import LayerError
 
 SQNR_CAP_DB = 200.0  # an exact match (no noise) is reported as this, never as inf (JSON has no inf)
 
-__all__ = ["SQNR_CAP_DB", "LayerTensors", "fake_quant", "layer_errors", "rank_layers", "rel_error", "sqnr_db"]
+__all__ = ["SQNR_CAP_DB", "LayerTensors", "fake_quant", "layer_errors", "rank_layers", "rel_error",
+           "repair_candidates", "sqnr_db", "weight_sqnr_db"]
 
 
 def sqnr_db(reference: np.ndarray, test: np.ndarray) -> float:
@@ -107,14 +117,27 @@ class LayerTensors:
 
 
 def rank_layers(errors) -> tuple[LayerError, ...]:
-    """Worst first: lowest ``grid_sqnr_db``, then most ``noise_added``, then name (a stable order).
+    """Worst first: lowest ``own_sqnr_db`` (output grid and weights), then most ``noise_added``, then name.
 
-    Why the grid and not ``noise_added``: noise does not travel through a layer with gain 1 (a dense
-    layer producing logits amplifies relative noise), so a difference of accumulated errors blames
-    the layer after a bad one; the grid SQNR is measured on float inputs and blames no neighbour.
-    What it misses: weight rounding (see docs/quantization.md for the ablation figures).
+    Why the layer's own noise and not ``noise_added``: noise does not travel through a layer with
+    gain 1 (a dense layer producing logits amplifies relative noise), so a difference of accumulated
+    errors blames the layer after a bad one; the grid and the weights are measured on float values
+    and blame no neighbour (see docs/quantization.md for the ablation figures).
     """
-    return tuple(sorted(errors, key=lambda e: (e.grid_sqnr_db, -e.noise_added, e.keras_layer)))
+    return tuple(sorted(errors, key=lambda e: (e.own_sqnr_db, -e.noise_added, e.keras_layer)))
+
+
+def repair_candidates(errors) -> list[str]:
+    """The layers worth keeping in float, worst first: ranked (``rank_layers``), those with int8 weights only."""
+    return [e.keras_layer for e in rank_layers(errors) if e.weighted]
+
+
+def weight_sqnr_db(pairs) -> float:
+    """SQNR of a layer's weights: ``pairs`` of (float, dequantized) arrays, their signals and noises summed."""
+    pairs = list(pairs)
+    if not pairs:
+        raise InferBenchError("No weights to compare.", "pass the (float, dequantized) weights of a layer.")
+    return sqnr_db(np.concatenate([np.ravel(f) for f, _ in pairs]), np.concatenate([np.ravel(q) for _, q in pairs]))
 
 
 def noise_power(sqnr: float) -> float:
@@ -128,8 +151,12 @@ def clipped_share(values: np.ndarray, scale: float, zero_point: int, qmin: int, 
     return float(np.mean((steps < qmin) | (steps > qmax)))
 
 
-def layer_errors(tensors) -> tuple[LayerError, ...]:
-    """One ``LayerError`` per ``LayerTensors`` (given in graph order), worst first (``rank_layers``)."""
+def layer_errors(tensors, weights: dict[str, float] | None = None) -> tuple[LayerError, ...]:
+    """One ``LayerError`` per ``LayerTensors`` (given in graph order), worst first (``rank_layers``).
+
+    ``weights``: {Keras layer: its weight SQNR in dB} for the layers with int8 weights.
+    """
+    weights = weights or {}
     out = []
     before = 0.0  # relative noise power of the previous layer's output (the input counts as exact)
     for t in tensors:
@@ -140,6 +167,6 @@ def layer_errors(tensors) -> tuple[LayerError, ...]:
                               noise_added=max(0.0, noise_power(sqnr) - before),
                               grid_sqnr_db=sqnr_db(t.float_values, grid),
                               clipped=clipped_share(t.float_values, t.scale, t.zero_point, t.qmin, t.qmax),
-                              scale=float(t.scale)))
+                              scale=float(t.scale), weight_sqnr_db=weights.get(t.keras_layer)))
         before = noise_power(sqnr)
     return rank_layers(out)

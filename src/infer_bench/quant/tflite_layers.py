@@ -7,7 +7,11 @@ the artifact's, so it is not used to build the model). The float side is the
 SavedModel converted without quantization. Op outputs are mapped to Keras layers
 by their name scope (``explain.layermap``: ``"tiny_1/conv2d_1_2/Relu;..."``); a
 layer's output is its last op output in each model, and the int8 one is
-dequantized with its own scale and zero point.
+dequantized with its own scale and zero point. Weights are read from the two
+flatbuffers: each op's constant int8 inputs of two or more dimensions (biases
+are int32 and 1-D), dequantized per channel, paired in order and by shape with
+the same layer's constant float32 inputs in the float model (so a
+BatchNormalization folded into a convolution is folded alike in both).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from ..explain.layermap import NodeLayerMapper, keras_layers
-from .sqnr import LayerTensors
+from .sqnr import LayerTensors, weight_sqnr_db
 
 _EDGE_OPS = ("QUANTIZE", "DEQUANTIZE")
 
@@ -99,3 +103,62 @@ def tflite_layer_scopes(float_content: bytes, keras_model) -> dict[str, str]:
     names = [_op_name(details[op["outputs"][0]]) for op in interpreter._get_ops_details()]  # noqa: SLF001
     mapper = NodeLayerMapper(names, keras_layers(keras_model), keras_model.name)
     return {layer: "/".join(scope) for scope, layer in mapper.scope_to_layer.items()}
+
+
+def _constant_inputs(content: bytes, mapper_of, want_int8: bool) -> dict[str, list[np.ndarray]]:
+    """{Keras layer: the constant weights its ops read, in op order} (int8 ones dequantized)."""
+    from tensorflow.lite.python import schema_py_generated as schema
+
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(content, 0))
+    graph = model.subgraphs[0]
+    codes = {v: k for k, v in vars(schema.BuiltinOperator).items() if not k.startswith("_")}
+    ops = []
+    for op in graph.operators:
+        code = model.operatorCodes[op.opcodeIndex]
+        kind = codes.get(max(code.builtinCode, code.deprecatedBuiltinCode), "")
+        if kind not in _EDGE_OPS and len(op.outputs):
+            ops.append((op, kind, _op_name(graph.tensors[op.outputs[0]].name.decode())))
+    mapper = mapper_of([name for _, _, name in ops])
+    wanted = schema.TensorType.INT8 if want_int8 else schema.TensorType.FLOAT32
+    out: dict[str, list[np.ndarray]] = {}
+    for op, kind, name in ops:
+        layer, _ = mapper.layer_of(name, kind)
+        if layer not in mapper.kinds:
+            continue
+        for i in op.inputs:
+            tensor = graph.tensors[i] if i >= 0 else None
+            data = None if tensor is None else model.buffers[tensor.buffer].data
+            if tensor is None or tensor.type != wanted or data is None or len(data) == 0 or len(tensor.shape) < 2:
+                continue
+            values = np.frombuffer(bytes(np.asarray(data, dtype=np.uint8)), dtype=np.int8 if want_int8 else np.float32)
+            values = values.reshape(tuple(tensor.shape)).astype(np.float64)
+            if want_int8:
+                q = tensor.quantization
+                scale, zero = np.asarray(q.scale, dtype=np.float64), np.asarray(q.zeroPoint, dtype=np.float64)
+                shape = [1] * values.ndim
+                shape[q.quantizedDimension if scale.size > 1 else 0] = scale.size
+                values = (values - zero.reshape(shape)) * scale.reshape(shape)
+            out.setdefault(layer, []).append(values)
+    return out
+
+
+def tflite_layer_weights(float_content: bytes, int8_path: Path, keras_model) -> dict[str, float]:
+    """{Keras layer: SQNR of its int8 weights against the float model's} for the layers with int8 weights."""
+    layers = keras_layers(keras_model)
+
+    def mapper_of(names):
+        return NodeLayerMapper(names, layers, keras_model.name)
+
+    quant = _constant_inputs(Path(int8_path).read_bytes(), mapper_of, want_int8=True)
+    floats = _constant_inputs(float_content, mapper_of, want_int8=False)
+    out = {}
+    for layer, weights in quant.items():
+        pool = list(floats.get(layer, []))
+        pairs = []
+        for q in weights:  # the first float weight of the same shape, in op order
+            match = next((k for k, f in enumerate(pool) if f.shape == q.shape), None)
+            if match is not None:
+                pairs.append((pool.pop(match), q))
+        if pairs:
+            out[layer] = weight_sqnr_db(pairs)
+    return out
