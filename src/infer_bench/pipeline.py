@@ -123,11 +123,12 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
     # float), and bench must time the file the decision table will name.
     progress.begin("check")
     if plan.quick:
-        log("--quick: int8 artifacts are judged but not repaired (smoke models are barely trained)")
+        log("--quick: int8 artifacts are judged, but their per-layer errors are not measured and nothing is "
+            "repaired (smoke models are barely trained)")
     report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
                        tolerances=QUICK_TOLERANCES if plan.quick else None,
                        limit=QUICK_CHECK_ROWS if plan.quick else None,
-                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS)
+                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS, layer_errors=not plan.quick)
     check_path = save_check(report, plan.results_dir)
     failed = [e for e in report.entries if not e.passed]
     log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")

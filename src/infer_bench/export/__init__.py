@@ -98,7 +98,7 @@ ARTIFACTS: tuple[ArtifactKind, ...] = (
                  "onnxruntime quantize_dynamic of MatMul/Gemm only, int8 weights"),
     ArtifactKind("onnx", "static_int8",
                  lambda c, p: export_onnx_static_int8(c.path("onnx", "fp32"), p, c.calibration),
-                 f"onnxruntime quantize_static, QDQ, per-channel int8 weights, {_CALIBRATED}"),
+                 f"onnxruntime quantize_static, QDQ, per-channel int8 weights in 7 bits (reduce_range), {_CALIBRATED}"),
     ArtifactKind("openvino", "static_int8",
                  lambda c, p: export_openvino_static_int8(c.path("onnx", "fp32"), p, c.calibration),
                  f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, {CALIBRATION_IMAGES} real "

@@ -119,9 +119,19 @@ def nodes_in_scopes(node_names, scopes) -> list[str]:
     return [name for name in node_names if prefixes and name.startswith(prefixes)]
 
 
+# 7-bit weights (onnxruntime's ``reduce_range``). On a CPU without VNNI, onnxruntime's int8
+# kernels multiply uint8 x int8 pairs into int16 sums that can saturate (its docs: reduce_range
+# "may improve the accuracy ... on non-VNNI machine"). A fully trained simple_cnn's static int8
+# file agreed with fp32 on 94.33% of the 10,000 test images as onnxruntime runs it (AVX2, no
+# VNNI), 99.60% with graph optimizations off (the same model simulated in float), and 99.44%
+# with 7-bit weights. Always on, not only where exported: a file exported on a VNNI machine
+# may be run on one without it.
+REDUCE_RANGE = True
+
+
 def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray, batch: int = 32,
                             float_scopes: tuple[str, ...] = ()) -> None:
-    """Static QDQ quantization, per-channel int8 weights, percentile-calibrated on real images.
+    """Static QDQ quantization, per-channel 7-bit weights, percentile-calibrated on real images.
 
     ``float_scopes``: layer scopes (``quant.repair``) whose nodes stay in float
     (``quantize_static(nodes_to_exclude=...)``); one that matches no node is refused.
@@ -155,7 +165,7 @@ def export_onnx_static_int8(fp32_path: Path, path: Path, calibration: np.ndarray
         try:
             with _calibrated_one_batch_at_a_time():
                 quantize_static(str(source), str(tmp), Reader(), nodes_to_exclude=excluded,
-                                quant_format=QuantFormat.QDQ, per_channel=True,
+                                quant_format=QuantFormat.QDQ, per_channel=True, reduce_range=REDUCE_RANGE,
                                 activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
                                 calibrate_method=CalibrationMethod.Percentile,
                                 extra_options={"CalibPercentile": CALIBRATION_PERCENTILE})

@@ -20,17 +20,23 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
 
 from ..catalog import OPENVINO_MARKER
-from ..errors import DataError
+from ..errors import ArtifactError, DataError
 from ..fsutil import atomic_path
 
 
-def export_openvino_static_int8(fp32_onnx: Path, folder: Path, calibration: np.ndarray) -> None:
+def export_openvino_static_int8(fp32_onnx: Path, folder: Path, calibration: np.ndarray,
+                                float_scopes: tuple[str, ...] = ()) -> None:
     """Quantize the fp32 ONNX model with ``nncf.quantize`` on ``calibration`` images; save the IR folder.
+
+    ``float_scopes``: layer scopes (``quant.openvino_layers.openvino_layer_scopes``) whose
+    ops NNCF leaves in float (its ``ignored_scope``, one pattern per scope); a scope
+    that matches no op is refused.
 
     OpenVINO reads the ONNX file; NNCF collects activation ranges over every
     calibration image (one per call, as NNCF's guide advises) with its default
@@ -49,8 +55,16 @@ def export_openvino_static_int8(fp32_onnx: Path, folder: Path, calibration: np.n
     dataset = nncf.Dataset(np.asarray(calibration, dtype=np.float32), lambda image: image[None])
     # NNCF logs and draws progress bars on stdout; the export's own progress line says enough.
     nncf.set_log_level(logging.ERROR)
-    with contextlib.redirect_stdout(io.StringIO()):
-        quantized = nncf.quantize(model, dataset, subset_size=len(calibration))
+    ignored = None
+    if float_scopes:
+        ignored = nncf.IgnoredScope(patterns=[re.escape(scope.rstrip("/")) + "/.*" for scope in float_scopes])
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            quantized = nncf.quantize(model, dataset, subset_size=len(calibration), ignored_scope=ignored)
+    except nncf.ValidationError as exc:  # an ignored-scope pattern matched no op of the model
+        raise ArtifactError(f"NNCF could not keep the layer scope(s) {', '.join(float_scopes)} of "
+                            f"{fp32_onnx.name} in float: {str(exc).strip().splitlines()[0]}",
+                            "name layers by the scopes `infer-bench check` reports for this model.") from exc
     with atomic_path(folder) as tmp:
         tmp.mkdir()
         ov.save_model(quantized, str(tmp / OPENVINO_MARKER), compress_to_fp16=False)
