@@ -31,6 +31,8 @@ from .cli_args import build_parser as parser_for  # noqa: E402
 from .environment import capture_environment  # noqa: E402
 from .errors import InferBenchError  # noqa: E402
 from .explain import format_explanation, run_explain  # noqa: E402
+from .fleet.command import plan_merge, run_fleet_command, run_merge_command  # noqa: E402
+from .fleet.dispatch import FleetPlan  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
 from .pipeline import RunPlan, run_pipeline  # noqa: E402
 from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, ScenarioPlan, check_models,  # noqa: E402
@@ -45,6 +47,8 @@ from .scenario.figure import draw_search  # noqa: E402
 from .scenario.runner import run_scenario, run_search  # noqa: E402
 from .scenario.table import format_record  # noqa: E402
 from .train_export import Plan as TrainExportPlan, artifact_table, run_train_export  # noqa: E402
+from .present.calibration import draw_study, format_study  # noqa: E402
+from .quant.calibration_study import StudyPlan, parse_sizes, run_calibration_study  # noqa: E402
 from .user_export import ExportPlan, run_export  # noqa: E402
 
 
@@ -56,7 +60,7 @@ def plan_train_export(args) -> TrainExportPlan:
     if args.epochs is not None and args.epochs < 1:
         raise InferBenchError(f"--epochs {args.epochs} must be at least 1.", "pass a positive number of epochs.")
     return TrainExportPlan(models=list(check_models(args.models)), out=args.out, data_dir=args.data_dir,
-                           epochs=args.epochs, quick=args.quick, force=args.force)
+                           epochs=args.epochs, quick=args.quick, force=args.force, strategy=args.strategy)
 
 
 def run_train_export_command(plan: TrainExportPlan) -> int:
@@ -127,11 +131,15 @@ def plan_bench(args) -> BenchPlan:
                      table_format=args.table_format)
     if not plan.artifacts or plan.models:
         require_exports(plan.exported, plan.models, "`infer-bench bench`")
+    if args.ray:  # the same plan, sent to a Ray cluster's labelled nodes (fleet/)
+        return FleetPlan(plan, args.ray, tuple(args.targets), args.unschedulable_after)
     return plan
 
 
 def run_bench_command(plan: BenchPlan) -> int:
     """Benchmark every case, then print the latency tables and where the results are."""
+    if isinstance(plan, FleetPlan):
+        return run_fleet_command(plan)
     writer = ResultsWriter(plan.json_path or plan.results_dir, capture_environment(plan.threads))
     try:
         results = run_bench(plan, writer.results_file.environment, writer)
@@ -255,6 +263,28 @@ def run_scenario_command(plan: ScenarioPlan) -> int:
     return 0
 
 
+# --- calibration-study ----------------------------------------------------------------------------
+
+
+def plan_calibration_study(args) -> StudyPlan:
+    """``calibration-study`` options as a plan (sizes, seeds and the budget checked now)."""
+    return StudyPlan(exported=args.exported, models=tuple(args.models), sizes=parse_sizes(args.sizes),
+                     seeds=args.seeds, tolerances=tolerances_with_overrides(parse_overrides(args.tolerance)),
+                     limit=args.limit, data_dir=args.data_dir, results_dir=args.results_dir, json_path=args.json)
+
+
+def run_calibration_study_command(plan: StudyPlan) -> int:
+    """Re-quantize and check every static int8 artifact per calibration size and seed; table, figure, record."""
+    study = run_calibration_study(plan, capture_environment(None))
+    print()
+    print(format_study(study))
+    path = study.save(plan.results_dir, plan.json_path)
+    figure = draw_study(study, path.with_suffix(".png"))
+    print(f"\nFigure: {figure}" if figure else "\nNo figure: no point could be measured.")
+    print(f"Results: {path}")
+    return 0
+
+
 COMMANDS = {
     "run": (plan_run, run_run_command),
     "export": (plan_export, run_export_command),
@@ -265,6 +295,8 @@ COMMANDS = {
     "explain": (plan_explain, run_explain_command),
     "report": (plan_report, run_report_command),
     "scenario": (plan_scenario, run_scenario_command),
+    "calibration-study": (plan_calibration_study, run_calibration_study_command),
+    "merge": (plan_merge, run_merge_command),
 }
 
 

@@ -158,17 +158,56 @@ def stability(val_accuracy: list[float], last: int = STABILITY_EPOCHS) -> dict:
     return {"epochs": int(len(tail)), "std_pts": float(tail.std()), "range_pts": float(tail.max() - tail.min())}
 
 
+# tf.distribute strategies train-export offers: "default" (one device) or "mirrored" (every local
+# GPU, else every logical CPU device, one replica each). Multi-worker training with Keras 3 is not
+# offered: Keras 3 does not support MultiWorkerMirroredStrategy (keras-team/keras#20585).
+STRATEGIES = ("default", "mirrored")
+
+
+def distribution_strategy(name: str):
+    """The ``tf.distribute`` strategy called ``name`` (see ``STRATEGIES``)."""
+    import tensorflow as tf
+
+    if name not in STRATEGIES:
+        raise unknown_name("strategy", name, STRATEGIES)
+    if name == "default":
+        return tf.distribute.get_strategy()
+    # MirroredStrategy() alone takes the GPUs, or CPU:0 only; without a GPU every logical CPU device
+    # (tf.config.set_logical_device_configuration) is a replica.
+    devices = [d.name for d in tf.config.list_logical_devices("GPU")] or \
+        [d.name for d in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=devices)
+
+
+def is_writer(strategy) -> bool:
+    """Whether this process writes the artifacts: always under one process (default, mirrored);
+    under a multi-worker strategy only the chief (task 0), so workers never write the same files."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not getattr(resolver, "task_type", None):
+        return True
+    return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
 def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
-          log: Callable[[str], None] = print) -> TrainResult:
-    """Train ``spec`` on ``data`` (seeded) and evaluate on the held-out test set."""
+          log: Callable[[str], None] = print, strategy: str = "default") -> TrainResult:
+    """Train ``spec`` on ``data`` (seeded) and evaluate on the held-out test set.
+
+    ``strategy``: a ``STRATEGIES`` name. The model is built and compiled in the strategy's scope
+    and each step takes ``spec.batch_size`` rows per replica (the global batch is that times the
+    replicas, so each replica sees the batch size the recipe was tuned for).
+    """
     import keras
 
     keras.utils.set_random_seed(SEED)
     epochs = epochs or spec.epochs
-    model = spec.build()
-    steps = math.ceil(len(data.x_train) / spec.batch_size)
-    compile_model(model, spec, steps, epochs)
-    train_ds = train_pipeline(data.x_train, data.y_train, spec.batch_size, spec.augment)
+    dist = distribution_strategy(strategy)
+    replicas = dist.num_replicas_in_sync
+    global_batch = spec.batch_size * replicas
+    steps = math.ceil(len(data.x_train) / global_batch)
+    with dist.scope():
+        model = spec.build()
+        compile_model(model, spec, steps, epochs)
+    train_ds = train_pipeline(data.x_train, data.y_train, global_batch, spec.augment)
     start = time.perf_counter()
     curves: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
 
@@ -196,6 +235,7 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
         "dataset": data.name,
         "epochs": epochs,
         "batch_size": spec.batch_size,
+        "strategy": {"name": strategy, "replicas": replicas, "global_batch": global_batch},
         "optimizer": spec.optimizer,
         "learning_rate": spec.learning_rate,
         "schedule": "cosine decay to 0" + (f" after {spec.warmup_epochs:g} epoch(s) of linear warm-up"

@@ -42,6 +42,7 @@ class Plan:
     epochs: int | None = None
     quick: bool = False
     force: bool = False
+    strategy: str = "default"  # train.STRATEGIES: "mirrored" trains on every local GPU / logical CPU device
 
 
 def library_versions() -> dict:
@@ -124,7 +125,8 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
     else:
         ds = get_data()
         progress.note(f"training {name} on {len(ds.x_train)} {ds.name} images from {ds.source}")
-        result = train(spec, ds, epochs=QUICK_EPOCHS if plan.quick else plan.epochs, log=progress.note)
+        result = train(spec, ds, epochs=QUICK_EPOCHS if plan.quick else plan.epochs, log=progress.note,
+                       strategy=plan.strategy)
         model, history = result.model, result.history
         history["quick"] = plan.quick
         folder.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ from ..results.explain import Explanation, latest_explanation, load_explanation
 from ..results.machine import machine_differences
 from ..results.scenario import latest_scenario, load_scenario
 from . import figures
+from .fleet import is_fleet_file, write_fleet_report
 from .int8 import int8_section, layer_sqnr
 from .scenario import CMD_SCENARIO, copy_search_figure, scenario_section
 from .sections import (CMD_BENCH, CMD_CHECK, CMD_EXPLAIN, CMD_TRAIN_EXPORT, accuracy_section, decision_section,
@@ -133,6 +134,8 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     results_file = load_results(bench_path)
     results = list(results_file.results)
     check, check_path, check_problem = load_optional(results_dir, latest_check, load_check, log)
+    if is_fleet_file(results_file):  # one section per target: nothing compared or pooled across targets
+        return write_fleet_report(results_file, bench_path, check, check_path, out_dir, log)
     explain, explain_path, explain_problem = load_optional(results_dir, latest_explanation, load_explanation, log)
     if explain is not None:
         explain_problem = other_machine(results_file, bench_path, explain, explain_path)
