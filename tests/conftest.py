@@ -38,3 +38,16 @@ def quick_export(tmp_path_factory):
     lines: list[str] = []
     manifest = run_train_export(Plan(models=QUICK_EXPORT_MODELS, out=out, quick=True), log=lines.append)
     return manifest, lines
+
+
+def write_tiny_manifest(folder: Path, name: str, paths: dict) -> None:
+    """A manifest for hand-made artifacts of a 28x28x1, 10-class test model: ``paths`` maps (format, quantization) to files."""
+    from infer_bench.manifest import Manifest, entry_for
+
+    manifest = Manifest(folder)
+    manifest.models[name] = {"dataset": "fashion_mnist", "quick": True, "binary": False}
+    for (fmt, quantization), path in paths.items():
+        manifest.add(entry_for(manifest, path, model=name, format=fmt, quantization=quantization,
+                               input_shape=[None, 28, 28, 1], input_dtype="float32", output_shape=[None, 10],
+                               source_sha256="x", source_test_accuracy=0.0, quick=True))
+    manifest.save()

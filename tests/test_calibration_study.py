@@ -13,10 +13,11 @@ import tempfile
 import numpy as np
 import pytest
 
+from conftest import write_tiny_manifest
 from infer_bench.errors import InferBenchError
 from infer_bench.quant.calibration_spread import Spread, spread_rows
-from infer_bench.quant.calibration_study import (StudyPlan, eta_text, parse_sizes, run_calibration_study,
-                                                 sample_images, seed_values)
+from infer_bench.export.calibration import sample_images
+from infer_bench.quant.calibration_study import StudyPlan, eta_text, parse_sizes, run_calibration_study, seed_values
 from infer_bench.results.calibration import CalibrationPoint, CalibrationStudy, load_calibration_study
 
 NAME = "calib_tiny"
@@ -136,7 +137,6 @@ def tiny_export(tmp_path_factory, data_root):
     from infer_bench.export.keras_formats import export_savedmodel
     from infer_bench.export.onnx_formats import export_onnx_fp32, export_onnx_static_int8
     from infer_bench.export.tflite_formats import export_tflite
-    from infer_bench.manifest import Manifest, entry_for
 
     train = load_dataset("fashion_mnist", data_root, limit=512)
     keras.utils.set_random_seed(0)
@@ -156,13 +156,7 @@ def tiny_export(tmp_path_factory, data_root):
     export_onnx_static_int8(path["onnx", "fp32"], path["onnx", "static_int8"], train.x_train[:64])
     export_savedmodel(model, path["savedmodel", "fp32"])
     export_tflite(path["savedmodel", "fp32"], path["tflite", "static_int8"], "static_int8", train.x_train[:64])
-    manifest = Manifest(folder)
-    manifest.models[NAME] = {"dataset": "fashion_mnist", "quick": True, "binary": False}
-    for (f, q), p in path.items():
-        manifest.add(entry_for(manifest, p, model=NAME, format=f, quantization=q, input_shape=[None, 28, 28, 1],
-                               input_dtype="float32", output_shape=[None, 10], source_sha256="x",
-                               source_test_accuracy=0.0, quick=True))
-    manifest.save()
+    write_tiny_manifest(folder, NAME, path)
     return folder
 
 

@@ -17,6 +17,7 @@ import shutil
 import numpy as np
 import pytest
 
+from conftest import write_tiny_manifest
 from infer_bench.check import run_check
 from infer_bench.check.tolerances import (DEFAULT_TOLERANCES, INT8_BUDGET, ToleranceError, int8_budget_overrides,
                                           parse_overrides, tolerances_with_overrides)
@@ -26,7 +27,7 @@ from infer_bench.export import artifact_filename
 from infer_bench.export.keras_formats import export_savedmodel
 from infer_bench.export.onnx_formats import export_onnx_dynamic_int8, export_onnx_fp32, export_onnx_static_int8
 from infer_bench.fsutil import sha256_of
-from infer_bench.manifest import Manifest, entry_for, load_manifest
+from infer_bench.manifest import load_manifest
 from infer_bench.quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
 from infer_bench.quant.records import Repair, RepairAttempt
 from infer_bench.quant.repair import RepairLimits, aside_path, attempt_plan
@@ -118,13 +119,7 @@ def _make_export(folder, data_root):
     scopes = onnx_layer_scopes(path["onnx", "fp32"], model)
     _miscalibrate_onnx(path["onnx", "static_int8"], scopes[BAD_LAYER])
     _miscalibrated_tflite(path["savedmodel", "fp32"], path["tflite", "static_int8"], calibration, scopes[BAD_LAYER])
-    manifest = Manifest(folder)
-    manifest.models[NAME] = {"dataset": "fashion_mnist", "quick": True, "binary": False}
-    for (f, q), p in path.items():
-        manifest.add(entry_for(manifest, p, model=NAME, format=f, quantization=q, input_shape=[None, 28, 28, 1],
-                               input_dtype="float32", output_shape=[None, 10], source_sha256="x",
-                               source_test_accuracy=0.0, quick=True))
-    manifest.save()
+    write_tiny_manifest(folder, NAME, path)
     return model, scopes
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from . import data as data_mod
 from .export import ARTIFACTS, ExportContext, artifact_filename
 from .environment import package_versions
-from .export.calibration import CALIBRATION_IMAGES
+from .export.calibration import CALIBRATION_IMAGES, sample_images
 from .errors import ArtifactError
 from .fsutil import sha256_of
 from .manifest import Manifest, entry_for, load_manifest
@@ -52,8 +52,7 @@ def library_versions() -> dict:
 
 def calibration_images(x_train: np.ndarray, n: int = CALIBRATION_IMAGES) -> np.ndarray:
     """A seeded random sample of real training images for static int8 calibration."""
-    idx = np.random.default_rng(42).choice(len(x_train), size=min(n, len(x_train)), replace=False)
-    return np.ascontiguousarray(x_train[np.sort(idx)])
+    return sample_images(x_train, n)
 
 
 class Progress:

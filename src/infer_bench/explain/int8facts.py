@@ -19,6 +19,7 @@ from typing import Callable
 
 from ..environment import cpu_info
 from ..errors import InferBenchError
+from .analysis import variant_label
 from .int8graph import onnx_census, openvino_census, profile_shares, tflite_census, tflite_mac_shares
 from .int8inputs import class_shares, isa_facts, layer_ratios
 from .int8why import Int8Why, VariantFacts, explain_int8
@@ -77,9 +78,8 @@ def graph_facts(fmt: str, path: Path, keras_model, cost_layers: list[dict], imag
 
 def variant_why(fmt: str, quantization: str, runtime: str, path: Path, int8_ms: float | None, fp32_ms: float | None,
                 keras_model, cost_layers: list[dict], images, fp32_profile: LayerProfile, machine: dict,
-                threads: int | None, max_seconds: float) -> Int8Why:
-    """The reason codes and sentence of one int8 variant (see the module docstring)."""
-    flags = cpu_info()["flags"]
+                threads: int | None, max_seconds: float, flags: dict | None) -> Int8Why:
+    """The reason codes and sentence of one int8 variant (see the module docstring); ``flags``: the CPU's."""
     facts = graph_facts(fmt, path, keras_model, cost_layers, images, fp32_profile, threads, max_seconds)
     kernels = facts.pop("kernels")
     isa = isa_facts(runtime, isa_name("int8", flags), any(bool(flags and flags.get(f)) for f in INT8_FAST_FLAGS),
@@ -96,9 +96,8 @@ def model_int8_why(paths: dict, p50: Callable, keras_model, cost_layers: list[di
     ``paths``: (format, quantization) -> verified artifact path; ``p50(runtime,
     format, quantization)`` -> (p50 ms or None, where it came from), as the runner looks them up.
     """
-    from .analysis import variant_label
-
     out, start = {}, time.perf_counter()
+    flags = cpu_info()["flags"]  # once per model, not per variant
     for fmt, quantization, runtime in WHY_VARIANTS:
         path = paths.get((fmt, quantization))
         if path is None:
@@ -108,7 +107,7 @@ def model_int8_why(paths: dict, p50: Callable, keras_model, cost_layers: list[di
             int8_ms, _ = p50(runtime, fmt, quantization)
             fp32_ms, _ = p50(runtime, *FP32_OF[runtime]) if FP32_OF[runtime] in paths else (None, None)
             why = variant_why(fmt, quantization, runtime, path, int8_ms, fp32_ms, keras_model, cost_layers, images,
-                              fp32_profile, machine, threads, max_seconds)
+                              fp32_profile, machine, threads, max_seconds, flags)
         except InferBenchError as exc:  # a runtime not installed here, an artifact it refuses: say so, go on
             log(f"  int8 reasons of {label}: skipped ({exc})")
             out[label] = {"skipped": str(exc)}

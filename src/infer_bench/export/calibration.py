@@ -29,6 +29,13 @@ import numpy as np
 
 CALIBRATION_IMAGES = 256  # real training images for static int8 (the issue asks for >= 200)
 CALIBRATION_PERCENTILE = 99.998  # share of each activation's values kept inside its int8 range
+CALIBRATION_SEED = 42  # the seed train-export draws its calibration images with
+
+
+def sample_images(pool: np.ndarray, n: int, seed: int = CALIBRATION_SEED) -> np.ndarray:
+    """``n`` images of ``pool`` drawn without replacement with ``seed`` (all if it is smaller), in pool order."""
+    idx = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
+    return np.ascontiguousarray(pool[np.sort(idx)])
 
 
 def percentile_range(values: np.ndarray, percentile: float = CALIBRATION_PERCENTILE) -> tuple[float, float]:

@@ -83,6 +83,10 @@ class _Run:
         self.done += 1
         self.log(f"[{self.done}/{self.total}] {target}: {case.label}: {note}")
 
+    def record_not_run(self, case: Case, target: str, reason: str, info: FleetInfo) -> None:
+        """A case that gave no measurement (failed, lost, unschedulable): one record per batch size, saying why."""
+        self.record(case, target, not_run(_meta(case), self.plan.bench.batch_sizes, reason, info), reason)
+
     def outcome(self, case: Case, target: str, outcome: NodeOutcome) -> None:
         info = outcome.info
         # The node's environment goes into the file before its first result does (same write).
@@ -90,8 +94,7 @@ class _Run:
             "target": target, "labels": info.labels, "fingerprint": outcome.fingerprint,
             "fingerprint_fields": outcome.fingerprint_fields, "environment": outcome.environment})
         if outcome.error:
-            self.record(case, target, not_run(_meta(case), self.plan.bench.batch_sizes, outcome.error, info),
-                        outcome.error)
+            self.record_not_run(case, target, outcome.error, info)
             return
         first = outcome.results[0]
         note = (f"skipped: {first.skipped_reason}" if first.skipped else
@@ -99,8 +102,8 @@ class _Run:
         self.record(case, target, list(outcome.results), f"{note} (node {info.node_id[:8]})")
 
     def lost(self, case: Case, target: str, reason: str) -> None:
-        info = FleetInfo(target=target, status=FAILED, artifact_sha256=case.entry.sha256)
-        self.record(case, target, not_run(_meta(case), self.plan.bench.batch_sizes, reason, info), reason)
+        self.record_not_run(case, target, reason, FleetInfo(target=target, status=FAILED,
+                                                            artifact_sha256=case.entry.sha256))
 
     def unschedulable(self, ray, target: str, waited_s: float) -> None:
         reason = (f"unschedulable: no live node labelled {TARGET_LABEL}={target} with the {SLOT_RESOURCE} "
@@ -109,8 +112,8 @@ class _Run:
             if t == target:
                 ray.cancel(ref)
                 del self.pending[ref]
-                info = FleetInfo(target=target, status=UNSCHEDULABLE, artifact_sha256=case.entry.sha256)
-                self.record(case, target, not_run(_meta(case), self.plan.bench.batch_sizes, reason, info), reason)
+                self.record_not_run(case, target, reason, FleetInfo(target=target, status=UNSCHEDULABLE,
+                                                                    artifact_sha256=case.entry.sha256))
 
 
 def _failure_reason(ray, exc: Exception) -> str:

@@ -31,6 +31,7 @@ from ..check.runner import run_check
 from ..check.tolerances import DEFAULT_TOLERANCES, tolerances_to_dict
 from ..errors import InferBenchError
 from ..export import artifact_filename
+from ..export.calibration import CALIBRATION_SEED, sample_images
 from ..manifest import Manifest, load_manifest, verify_entry
 from ..plans import WritesResults, check_models, refuse_existing, require_exports
 from ..results.calibration import CalibrationPoint, CalibrationStudy
@@ -38,7 +39,7 @@ from ..results.store import now_iso
 
 DEFAULT_SIZES = (64, 256, 1024)
 DEFAULT_SEEDS = 3
-FIRST_SEED = 42  # train-export's own calibration sample uses this seed
+FIRST_SEED = CALIBRATION_SEED  # train-export's own calibration sample uses this seed
 MAX_SEEDS = 20
 STUDY_FORMATS = tuple(FLOAT_SOURCES)  # onnx, tflite, openvino
 
@@ -70,12 +71,6 @@ def seed_values(count: int) -> tuple[int, ...]:
         raise InferBenchError(f"--seeds {count!r} is not allowed.",
                               f"pass the number of calibration draws per size, 1 to {MAX_SEEDS} (default 3).")
     return tuple(range(FIRST_SEED, FIRST_SEED + count))
-
-
-def sample_images(pool: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """``n`` images of ``pool`` drawn without replacement with ``seed`` (all if it is smaller), in pool order."""
-    idx = np.random.default_rng(seed).choice(len(pool), size=min(n, len(pool)), replace=False)
-    return np.ascontiguousarray(pool[np.sort(idx)])
 
 
 def eta_text(done: int, total: int, elapsed: float) -> str:
