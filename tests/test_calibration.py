@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from infer_bench.export.calibration import percentile_range
+from infer_bench.export.calibration import TailPercentile, percentile_range
 
 
 def test_full_percentile_is_min_max():
@@ -39,3 +39,28 @@ def test_a_percentile_outside_0_100_is_refused(bad):
 def test_no_values_is_refused():
     with pytest.raises(ValueError, match="no values"):
         percentile_range(np.array([]))
+
+
+@pytest.mark.parametrize("percentile", [100, 99.998, 99.9, 99.0, 37.5])
+@pytest.mark.parametrize("total, chunk", [(1, 1), (7, 2), (10_000, 1_000), (123_457, 9_999)])
+def test_streamed_tails_give_numpys_percentiles_exactly(percentile, total, chunk):
+    rng = np.random.default_rng(total)
+    values = np.concatenate([rng.standard_normal(total - total // 3), rng.exponential(5, total // 3)])
+    values = rng.permutation(values).astype(np.float32)
+    tails = TailPercentile(total, percentile)
+    for start in range(0, total, chunk):
+        tails.add(values[start:start + chunk].reshape(-1, 1))  # any shape: chunks are raveled
+    tail = (100 - percentile) / 2
+    lo, hi = np.percentile(values, [tail, 100 - tail])
+    assert tails.range() == pytest.approx((min(lo, 0.0), max(hi, 0.0)), rel=1e-6, abs=1e-7)
+    # what it holds: the two tails, not the values (bounded by ranks, whatever the chunking)
+    assert len(tails._low) + len(tails._high) <= 2 * (total * tail / 100 + 2) + 2
+
+
+def test_streamed_tails_refuse_a_wrong_count():
+    tails = TailPercentile(4)
+    tails.add(np.ones(3))
+    with pytest.raises(ValueError, match="3 of the 4"):
+        tails.range()
+    with pytest.raises(ValueError, match="more than the 4"):
+        tails.add(np.ones(2))

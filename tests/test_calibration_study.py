@@ -16,7 +16,6 @@ import pytest
 from conftest import write_tiny_manifest
 from infer_bench.errors import InferBenchError
 from infer_bench.quant.calibration_spread import Spread, spread_rows
-from infer_bench.export.calibration import sample_images
 from infer_bench.quant.calibration_study import StudyPlan, eta_text, parse_sizes, run_calibration_study, seed_values
 from infer_bench.results.calibration import CalibrationPoint, CalibrationStudy, load_calibration_study
 
@@ -83,11 +82,6 @@ def test_sizes_seeds_and_progress_by_hand():
     for bad in (0, 21, True):
         with pytest.raises(InferBenchError, match="--seeds"):
             seed_values(bad)
-    pool = np.arange(100).reshape(100, 1)
-    a, b = sample_images(pool, 10, 42), sample_images(pool, 10, 43)
-    assert a.shape == (10, 1) and np.array_equal(a, sample_images(pool, 10, 42)) and not np.array_equal(a, b)
-    assert list(a.ravel()) == sorted(a.ravel()) and len(set(a.ravel())) == 10  # pool order, no repeats
-    assert len(sample_images(pool, 500, 42)) == 100  # all of a smaller pool
     assert eta_text(0, 10, 5.0) == "(5 s elapsed, estimating time left)"
     assert eta_text(2, 10, 20.0) == "(20 s elapsed, about 80 s left)"  # 10 s a step, 8 steps left
     assert eta_text(1, 11, 60.0) == "(60 s elapsed, about 10 min left)"

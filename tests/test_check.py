@@ -574,3 +574,39 @@ def test_random_inputs_are_seeded_and_in_the_pixel_range():
     assert differs_from_training((0.9100, 500), 0.9085, 500)  # 0.15 points
     assert not differs_from_training((0.9100, 500), 0.9095, 500)  # 0.05 points
     assert not differs_from_training((0.9100, 10000), 0.5, 500) and not differs_from_training(None, 0.5, 500)
+
+
+def test_test_images_held_or_streamed_give_the_same_rows_in_the_same_order(data_root):
+    from infer_bench.check.testimages import TestImages
+    from infer_bench.inputs import InputSpec
+
+    held = TestImages(InputSpec("fashion_mnist"), data_root, limit=300)
+    streamed = TestImages(InputSpec("fashion_mnist"), data_root, limit=300, held_bytes=300 * 28 * 28 * 4 - 1)
+    assert held.held and not streamed.held
+    for images in (held, streamed):
+        with pytest.raises(InferBenchError, match="before the images were read"):
+            images.y
+    first = [np.concatenate(list(images.batches(64))) for images in (held, streamed)]
+    again = [np.concatenate(list(images.batches(100))) for images in (held, streamed)]
+    for x in first + again:
+        assert x.shape == (300, 28, 28, 1) and np.array_equal(x, first[0])
+    assert np.array_equal(held.y, streamed.y) and len(held.y) == 300
+    assert np.array_equal(held.head(10), first[0][:10]) and np.array_equal(streamed.head(10), first[0][:10])
+    assert held._x is not None and streamed._x is None  # the streamed one keeps no pixels between passes
+
+
+@pytest.mark.slow
+def test_a_test_set_too_big_to_hold_is_checked_streaming_with_the_same_numbers(export_dir, report, monkeypatch):
+    from infer_bench.check import testimages
+    from infer_bench.export import artifact_filename
+
+    monkeypatch.setattr(testimages, "HELD_BYTES", 0)
+    folder = export_dir / MODEL
+    lines = []
+    streamed = run_check(None, extra_artifacts=[folder / artifact_filename(MODEL, "onnx", "static_int8")],
+                         reference=folder / artifact_filename(MODEL, "keras", "fp32"), limit=ROWS, log=lines.append)
+    assert any("read again a batch at a time for each artifact" in line for line in lines)
+    mine, held = streamed.entries[0], by_key(report.entries)[("onnx", "static_int8")]
+    assert (mine.verdict, mine.rows, mine.test_accuracy, mine.reference_accuracy) == \
+        (held.verdict, held.rows, held.test_accuracy, held.reference_accuracy)
+    assert mine.test.max_abs_diff == held.test.max_abs_diff and mine.test.top1_agreement == held.test.top1_agreement

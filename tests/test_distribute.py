@@ -30,7 +30,7 @@ cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 import keras
 import numpy as np
-from infer_bench.data import load_dataset
+from infer_bench.data import open_data
 from infer_bench.models import ModelSpec
 from infer_bench.train import distribution_strategy, is_writer, train
 
@@ -39,7 +39,7 @@ def tiny():
                              keras.layers.MaxPooling2D(4), keras.layers.Flatten(),
                              keras.layers.Dense(10, activation="softmax")])
 
-data = load_dataset("fashion_mnist", sys.argv[1], limit=32)
+data = open_data("fashion_mnist", sys.argv[1]).subset({"train": 32, "validation": 32, "test": 32})
 spec = dict(name="tiny", build=tiny, dataset="fashion_mnist", input_shape=(28, 28, 1), binary=False, epochs=3,
             learning_rate=1e-2)
 quiet = lambda line: None

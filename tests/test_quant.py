@@ -21,7 +21,7 @@ from conftest import write_tiny_manifest
 from infer_bench.check import run_check
 from infer_bench.check.tolerances import (DEFAULT_TOLERANCES, INT8_BUDGET, ToleranceError, int8_budget_overrides,
                                           parse_overrides, tolerances_with_overrides)
-from infer_bench.data import load_dataset, load_test_set
+from infer_bench.data import load_dataset, load_test_set, shipped_preprocess
 from infer_bench.errors import InferBenchError
 from infer_bench.export import artifact_filename
 from infer_bench.export.keras_formats import export_savedmodel
@@ -35,8 +35,8 @@ from infer_bench.quant.records import LayerError
 from infer_bench.quant.sqnr import (fake_quant, layer_errors, rank_layers, rel_error, repair_candidates, sqnr_db,
                                     weight_sqnr_db)
 from infer_bench.results.check import load_check, save_check
-from infer_bench.train import QUICK_ROWS
-from infer_bench.train_export import calibration_images
+from infer_bench.export.calibration import calibration_images
+from infer_bench.train_export import training_data
 
 NAME = "tiny"
 BAD_LAYER = "conv2d_1"  # the mis-calibrated one: the middle convolution
@@ -100,12 +100,17 @@ def _miscalibrated_tflite(savedmodel, path, calibration, layer_scope: str) -> No
     path.write_bytes(convert.mlir_quantize(bytes(builder.Output()), fully_quantize=False))
 
 
+def _calibration(data_root):
+    """The calibration set check's repair re-draws for a --quick Fashion-MNIST model (the manifest says quick)."""
+    return calibration_images(training_data("fashion_mnist", data_root, quick=True), shipped_preprocess("fashion_mnist"))
+
+
 def _make_export(folder, data_root):
     """The tiny model's artifacts and manifest in ``folder``; both static int8 files mis-calibrated."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     train = load_dataset("fashion_mnist", data_root, limit=2000)
     model = _tiny_model(train.x_train, train.y_train)
-    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    calibration = _calibration(data_root)
     sub = folder / NAME
     sub.mkdir(parents=True)
     path = {(f, q): sub / artifact_filename(NAME, f, q) for f, q in [
@@ -217,7 +222,7 @@ def test_keeping_the_top_ranked_layer_in_float_helps_more_than_a_random_one(expo
     folder, model, scopes = export
     fp32 = folder / NAME / artifact_filename(NAME, "onnx", "fp32")
     faulty = folder / NAME / artifact_filename(NAME, "onnx", "static_int8")
-    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    calibration = _calibration(data_root)
     x, _ = load_test_set("fashion_mnist", data_root, limit=ROWS)
     ranking = [e.keras_layer for e in layer_errors(onnx_layer_tensors(fp32, faulty, model, x[:256]))]
     import onnxruntime as ort
@@ -396,7 +401,7 @@ def openvino_ir(export, tmp_path_factory, data_root):
 
     folder, model, scopes = export
     fp32 = folder / NAME / artifact_filename(NAME, "onnx", "fp32")
-    calibration = calibration_images(load_dataset("fashion_mnist", data_root, limit=QUICK_ROWS).x_train)
+    calibration = _calibration(data_root)
     clean = tmp_path_factory.mktemp("ov") / "clean"
     export_openvino_static_int8(fp32, clean, calibration[:64])
     ir = ov.Core().read_model(str(clean / "model.xml"))

@@ -8,7 +8,7 @@ import pytest
 from infer_bench.errors import InferBenchError
 from infer_bench.models import MODELS
 from infer_bench.train import (OPTIMIZERS, learning_rate_schedule, make_optimizer, smoothed_crossentropy, stability,
-                               train_pipeline, training_loss)
+                               training_loss)
 
 
 def _lr(schedule, step):
@@ -77,14 +77,3 @@ def test_stability_is_the_spread_of_the_last_epochs_in_points():
     assert s["epochs"] == 3
     assert s["range_pts"] == pytest.approx(2.0)
     assert s["std_pts"] == pytest.approx(np.std([90.0, 91.0, 92.0]))
-
-
-def test_train_pipeline_gives_every_row_once_per_epoch_reshuffled_without_autotune():
-    x = np.arange(50, dtype=np.float32).reshape(50, 1)
-    ds = train_pipeline(x, np.arange(50), batch_size=8, augment=False)
-    epochs = [np.concatenate([b.numpy() for b, _ in ds]).ravel() for _ in range(2)]
-    for rows in epochs:
-        assert sorted(rows.tolist()) == list(range(50))
-    assert epochs[0].tolist() != epochs[1].tolist()
-    # Autotuning off: its thread made model.fit wait up to 60 s on exit (train_pipeline's docstring).
-    assert ds.options().autotune.enabled is False

@@ -1,7 +1,7 @@
 """What a model is fed, as one value: its data and its declared preprocessing.
 
-The report's three models are fed their shipped dataset as ``data`` loads it
-(``preprocess`` None). A user's model (``infer-bench export``) records its data
+The report's three models are fed their shipped dataset's test split as they were
+trained on it (``preprocess`` None: ``data.shipped_preprocess``). A user's model (``infer-bench export``) records its data
 (a folder of class folders, an ``.npz`` file or a shipped dataset's name) and
 its ``Preprocess`` in the manifest; ``input_spec_for`` reads them back, so
 bench, check and explain feed every model exactly what it was exported with.
@@ -14,9 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .catalog import dataset_for_shape
-from .data import load_test_set
-from .data.preprocess import Preprocess
-from .data.sources import open_data
+from .data import ImageSplit, Preprocess, open_data, shipped_preprocess
 from .errors import ArtifactError
 
 USER_BATCH = 64  # images decoded and preprocessed at a time from a user's data
@@ -41,22 +39,20 @@ class InputSpec:
         """How many real test images bench rotates through for this data."""
         return SHIPPED_INPUT_ROWS.get(self.data, USER_INPUT_ROWS) if self.preprocess is None else USER_INPUT_ROWS
 
+    def test_split(self, data_dir=None) -> tuple[ImageSplit, Preprocess]:
+        """The test split (read lazily, nothing decoded) and the preprocessing that feeds it to the model."""
+        preprocess = self.preprocess if self.preprocess is not None else shipped_preprocess(self.data)
+        return open_data(self.data, data_dir).test, preprocess
+
     def test_set(self, data_dir=None, limit: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The test images (float32, preprocessed) and labels, the first ``limit`` of them if given."""
-        if self.preprocess is None:
-            x, y = load_test_set(self.data, data_dir, limit=limit)
-            return np.ascontiguousarray(x, dtype=np.float32), np.asarray(y)
         xs, ys = zip(*self.test_batches(USER_BATCH, data_dir, limit))
         return np.ascontiguousarray(np.concatenate(xs)), np.concatenate(ys)
 
     def test_batches(self, batch_size: int, data_dir=None, limit: int | None = None):
         """The test split in batches of ``batch_size`` (x float32, y): only one batch decoded at a time."""
-        if self.preprocess is None:
-            x, y = self.test_set(data_dir, limit)
-            for i in range(0, len(x), batch_size):
-                yield x[i:i + batch_size], y[i:i + batch_size]
-            return
-        yield from open_data(self.data, data_dir).test.batches(self.preprocess, batch_size, limit=limit)
+        split, preprocess = self.test_split(data_dir)
+        yield from split.batches(preprocess, batch_size, limit=limit)
 
     def to_dict(self) -> dict:
         """What the manifest records (``data``, and ``preprocess`` for a user's model)."""

@@ -2,25 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
-import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from .data import Dataset
+from .data import DataSource, ImageSplit, Preprocess
+from .data.stream import split_batches
 from .datacheck import check_training_data, explained_fit_errors
-from .errors import unknown_name
+from .errors import InferBenchError, unknown_name
 from .fsutil import atomic_path
-from .metrics import accuracy_of_outputs, predicted_classes  # noqa: F401  (re-exported: train.predicted_classes)
 from .models import ModelSpec
 
 SEED = 42
 STABILITY_EPOCHS = 3  # the stability figure looks at the spread of val accuracy over this many last epochs
-QUICK_ROWS = 512  # rows per split in --quick mode
+QUICK_ROWS = 512  # train and test rows in --quick mode (a seeded random cut of each split)
+QUICK_VALIDATION_ROWS = 128  # validation rows in --quick mode: one epoch, so one validation pass
 QUICK_EPOCHS = 1
 VALIDATION_BATCH = 256  # forward-only batches for the per-epoch validation pass
 
@@ -100,56 +102,70 @@ def compile_model(model, spec: ModelSpec, steps_per_epoch: int, epochs: int) -> 
                   loss=training_loss(spec, model.output_shape[-1]), metrics=["accuracy"])
 
 
-PREFETCH_BATCHES = 2  # batches the input pipeline prepares ahead of the training step
+def input_preprocess(spec: ModelSpec) -> Preprocess:
+    """How the report's models see their images: resized to their input, pixels / 255."""
+    height, width, channels = spec.input_shape
+    return Preprocess(height, width, channels, "1/255")
 
 
-def train_pipeline(x, y, batch_size: int, augment: bool):
-    """Seeded, reshuffled-each-epoch batches of (x, y), augmented if asked, with fixed prefetch.
+def augmentation():
+    """The training-time augmentation of the report's Cats vs Dogs AlexNet, as a (x, y) -> (x, y) batch map.
 
-    tf.data's autotuning is switched off. Its background thread sleeps in
-    periods that double up to 60 s, and destroying the iterator at the end of
-    ``model.fit`` waited for the current sleep to end: fit returned 33-50 s after
-    the last epoch in 5 of 6 full alexnet_fashion runs (a native stack taken in
-    that wait shows ``~RootDataset::Iterator`` joining ``Model::OptimizeLoop``).
-    The pipeline is a shuffle and a slice per batch; it needs no tuning.
+    It lives in the input pipeline, not the model, so the exported models stay exactly the report's layers.
     """
-    import tensorflow as tf
+    import keras
 
-    ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(len(x), seed=SEED, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
-    if augment:
-        import keras
+    aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=SEED),
+                            keras.layers.RandomTranslation(0.1, 0.1, seed=SEED),
+                            keras.layers.RandomZoom(0.1, seed=SEED)])
 
-        # Augmentation lives in the input pipeline, not the model, so the exported
-        # models stay exactly the report's layers.
-        aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=SEED),
-                                keras.layers.RandomTranslation(0.1, 0.1, seed=SEED),
-                                keras.layers.RandomZoom(0.1, seed=SEED)])
-        def augment_batch(images, labels):  # a def, not a lambda: AutoGraph cannot read a lambda's source
-            return aug(images, training=True), labels
+    def augment_batch(images, labels):  # a def, not a lambda: AutoGraph cannot read a lambda's source
+        return aug(images, training=True), labels
 
-        ds = ds.map(augment_batch, num_parallel_calls=os.cpu_count() or 1)
-    options = tf.data.Options()
-    options.autotune.enabled = False
-    return ds.prefetch(PREFETCH_BATCHES).with_options(options)
+    return augment_batch
 
 
-def fit_epochs(model, spec: ModelSpec, train_ds, data: Dataset, epochs: int, callbacks: list) -> None:
-    """``model.fit`` on ``train_ds`` for ``epochs``, validating on ``data``'s validation split after each."""
+def train_pipeline(split: ImageSplit, preprocess: Preprocess, batch_size: int, augment: bool):
+    """Seeded, reshuffled-each-epoch batches of ``split``, augmented if asked, read a batch at a time."""
+    return split_batches(split, preprocess, batch_size, shuffle_seed=SEED,
+                         augment=augmentation() if augment else None)
+
+
+@contextlib.contextmanager
+def _length_learnt_in_the_first_pass():
+    """Silence Keras' "Your input ran out of data" at the end of a streamed split's first pass.
+
+    The streamed batches have no length Keras can read in advance (a batch of unreadable
+    files is dropped), so Keras counts the first pass and warns when it ends, as if the
+    data had run short. It had not: every row was read once, as asked.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        yield
+
+
+def fit_epochs(model, spec: ModelSpec, train_ds, val_ds, epochs: int, callbacks: list) -> None:
+    """``model.fit`` on ``train_ds`` for ``epochs``, validating on ``val_ds`` (None: no validation) after each."""
     # The report's OptionalFromValue error and its input-shape mismatch are caught here, before
     # training, with a message that says what is wrong with the data (datacheck reads only the
     # dataset's element spec: the training order is untouched).
     train_ds = check_training_data(train_ds, model, f"{spec.name}'s training data")
     # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
-    # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
-    with explained_fit_errors(spec.name):
-        model.fit(train_ds, validation_data=(data.x_val, data.y_val), epochs=epochs, verbose=0, shuffle=False,
-                  validation_batch_size=max(spec.batch_size, VALIDATION_BATCH), callbacks=callbacks)
+    with explained_fit_errors(spec.name), _length_learnt_in_the_first_pass():
+        model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
 
 
-def accuracy(model, x: np.ndarray, y: np.ndarray, binary: bool, batch_size: int = 256) -> float:
-    """Share of rows the model classifies correctly (sigmoid: the side of 0.5)."""
-    return accuracy_of_outputs(model.predict(x, batch_size=batch_size, verbose=0), y, binary)
+def accuracy(model, split: ImageSplit, preprocess: Preprocess, batch_size: int = VALIDATION_BATCH) -> float:
+    """Share of ``split``'s rows the compiled model classifies correctly, read a batch at a time.
+
+    Keras' own "accuracy" metric, the one the training curves show (sigmoid: the side of
+    0.5; softmax: the top class), in one ``evaluate`` over the streamed split. Why not
+    ``predict`` per batch: each call traces a new function (a retracing warning per
+    model), and under MirroredStrategy ``predict_on_batch`` returned a row per replica.
+    """
+    with _length_learnt_in_the_first_pass():
+        return float(model.evaluate(split_batches(split, preprocess, batch_size), verbose=0,
+                                    return_dict=True)["accuracy"])
 
 
 def stability(val_accuracy: list[float], last: int = STABILITY_EPOCHS) -> dict:
@@ -188,26 +204,34 @@ def is_writer(strategy) -> bool:
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
-def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
+def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
           log: Callable[[str], None] = print, strategy: str = "default") -> TrainResult:
-    """Train ``spec`` on ``data`` (seeded) and evaluate on the held-out test set.
+    """Train ``spec`` on ``data``'s train split (seeded) and evaluate on its held-out test split.
 
-    ``strategy``: a ``STRATEGIES`` name. The model is built and compiled in the strategy's scope
-    and each step takes ``spec.batch_size`` rows per replica (the global batch is that times the
-    replicas, so each replica sees the batch size the recipe was tuned for).
+    The images are read a batch at a time (``data.stream``): memory holds the batches in
+    flight, not the dataset. ``data`` needs a validation split (the stability figure is its
+    accuracy). ``strategy``: a ``STRATEGIES`` name. The model is built and compiled in the
+    strategy's scope and each step takes ``spec.batch_size`` rows per replica (the global
+    batch is that times the replicas, so each replica sees the batch size the recipe was tuned for).
     """
     import keras
 
+    if data.validation is None:
+        raise InferBenchError(f"{spec.name}'s data ({data.location}) has no validation split to follow training on.",
+                              "open it with a validation share above 0 (open_data(..., validation_share=0.2)).")
     keras.utils.set_random_seed(SEED)
     epochs = epochs or spec.epochs
     dist = distribution_strategy(strategy)
     replicas = dist.num_replicas_in_sync
     global_batch = spec.batch_size * replicas
-    steps = math.ceil(len(data.x_train) / global_batch)
+    steps = math.ceil(len(data.train) / global_batch)
     with dist.scope():
         model = spec.build()
         compile_model(model, spec, steps, epochs)
-    train_ds = train_pipeline(data.x_train, data.y_train, global_batch, spec.augment)
+    preprocess = input_preprocess(spec)
+    train_ds = train_pipeline(data.train, preprocess, global_batch, spec.augment)
+    # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
+    val_ds = split_batches(data.validation, preprocess, max(spec.batch_size, VALIDATION_BATCH))
     start = time.perf_counter()
     curves: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
 
@@ -225,14 +249,14 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
                 f"acc {logs.get('accuracy', 0):.4f} val_acc {logs.get('val_accuracy', 0):.4f} "
                 f"({dt:.1f} s; {time.perf_counter() - start:.0f} s in training)")
 
-    fit_epochs(model, spec, train_ds, data, epochs, [Progress()])
+    fit_epochs(model, spec, train_ds, val_ds, epochs, [Progress()])
     fit_seconds = time.perf_counter() - start
-    test_acc = accuracy(model, data.x_test, data.y_test, spec.binary)
+    test_acc = accuracy(model, data.test, preprocess)
     log(f"  [{spec.name}] fit returned after {fit_seconds:.0f} s; test accuracy {test_acc:.2%} on "
-        f"{len(data.x_test)} images ({time.perf_counter() - start - fit_seconds:.1f} s)")
+        f"{len(data.test)} images ({time.perf_counter() - start - fit_seconds:.1f} s)")
     history = {
         "model": spec.name,
-        "dataset": data.name,
+        "dataset": spec.dataset,
         "epochs": epochs,
         "batch_size": spec.batch_size,
         "strategy": {"name": strategy, "replicas": replicas, "global_batch": global_batch},
@@ -244,7 +268,7 @@ def train(spec: ModelSpec, data: Dataset, epochs: int | None = None,
         "label_smoothing": spec.label_smoothing,
         "augment": spec.augment,
         "seed": SEED,
-        "rows": {"train": len(data.x_train), "val": len(data.x_val), "test": len(data.x_test)},
+        "rows": {"train": len(data.train), "val": len(data.validation), "test": len(data.test)},
         "curves": curves,
         "train_seconds": time.perf_counter() - start,
         "fit_seconds": fit_seconds,

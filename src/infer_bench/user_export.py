@@ -22,7 +22,7 @@ from .data.preprocess import SCALES, Preprocess
 from .data.sources import open_data
 from .errors import InferBenchError
 from .export import ARTIFACTS
-from .export.calibration import CALIBRATION_IMAGES
+from .export.calibration import CALIBRATION_IMAGES, calibration_images
 from .fsutil import sha256_of
 from .inputs import USER_BATCH, InputSpec
 from .manifest import Manifest, load_manifest
@@ -128,8 +128,7 @@ def run_export(plan: ExportPlan, log: Callable[[str], None] = print) -> Manifest
 
     def calibration() -> np.ndarray:
         progress.note(f"calibrating static int8 on {plan.calibration_images} training images of {inputs.label}")
-        x, _ = source.train.sample(plan.calibration_images, preprocess, seed=42)
-        return x
+        return calibration_images(source, preprocess, plan.calibration_images)
 
     export_artifacts(model, name, folder, manifest, progress, calibration,
                      source_accuracy=manifest.models[name]["test_accuracy"], force=plan.force or not same)

@@ -24,7 +24,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..export.calibration import CALIBRATION_IMAGES
+from ..export.calibration import CALIBRATION_IMAGES, calibration_images
 from ..export.onnx_formats import export_onnx_static_int8
 from ..export.openvino_formats import export_openvino_static_int8
 from ..export.tflite_formats import export_tflite
@@ -97,20 +97,15 @@ class Int8Job:
 def calibration_loader(manifest: Manifest, model: str, data_dir) -> Callable[[], np.ndarray]:
     """The calibration images train-export / export used for ``model`` (same data, same seeded sample)."""
     def load() -> np.ndarray:
+        from ..data import Preprocess, open_data, shipped_preprocess
+        from ..train_export import training_data
+
         info = manifest.models.get(model, {})
         if info.get("preprocess") is not None:  # a user's model: ``infer-bench export``
-            from ..data.preprocess import Preprocess
-            from ..data.sources import open_data
-
-            x, _ = open_data(info["data"], data_dir).train.sample(
-                info.get("calibration_images", CALIBRATION_IMAGES), Preprocess.from_dict(info["preprocess"]), seed=42)
-            return x
-        from ..data import load_dataset
-        from ..train import QUICK_ROWS
-        from ..train_export import calibration_images
-
-        ds = load_dataset(info["dataset"], data_dir, limit=QUICK_ROWS if info.get("quick") else None)
-        return calibration_images(ds.x_train)
+            return calibration_images(open_data(info["data"], data_dir), Preprocess.from_dict(info["preprocess"]),
+                                      info.get("calibration_images", CALIBRATION_IMAGES))
+        return calibration_images(training_data(info["dataset"], data_dir, bool(info.get("quick"))),
+                                  shipped_preprocess(info["dataset"]))
 
     return load
 

@@ -16,7 +16,9 @@ runtime at another precision it offers (OpenVINO's bf16,
 and judged by its tolerance row. Where the runtime cannot execute that
 precision on this machine, the variants are skipped and the log says why.
 Each Keras model runs once per check (its outputs are kept for all of its
-artifacts), each test set is loaded once, and every session is closed after use.
+artifacts), each test set is decoded once (held in memory up to 1 GiB; a bigger
+one is read again a batch at a time per artifact: ``testimages``), and every
+session is closed after use.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from .int8 import LAYER_FORMATS, Int8Job, calibration_loader, follow_up, layer_r
 from .analysis import (RANDOM_ROWS, REL_DIFF_FLOOR, compare_outputs, differs_from_training, judge, random_inputs,
                        random_inputs_spec)
 from .table import format_layer_tables, progress_line, summary_line
+from .testimages import TestImages
 from .tolerances import DEFAULT_TOLERANCES, Tolerance, tolerances_to_dict
 
 DEFAULT_BATCH = 256
@@ -165,6 +168,7 @@ def _plan(exported, models, extra_artifacts, reference) -> list[_Group]:
 
 
 def _run_batched(session, x: np.ndarray, batch: int) -> np.ndarray:
+    """``session.run`` on ``x`` in batches of ``batch`` rows, outputs stacked."""
     parts = [session.run(np.ascontiguousarray(x[i:i + batch])) for i in range(0, len(x), batch)]
     return np.concatenate(parts, axis=0)
 
@@ -176,8 +180,7 @@ class _ReferenceRun:
     dataset: str
     binary: bool
     batch: int
-    x: np.ndarray
-    y: np.ndarray
+    images: TestImages
     outputs: np.ndarray
     accuracy: float
     random_x: np.ndarray
@@ -192,14 +195,14 @@ def _error_text(exc: BaseException) -> str:
 
 
 class _TestSets:
-    """Test sets loaded once each and dropped when no later group needs them."""
+    """Each model's test images opened once (held, when small: ``TestImages``), dropped when no later group needs them."""
 
     def __init__(self, data_dir, limit):
         self.data_dir, self.limit, self._cache = data_dir, limit, {}
 
     def get(self, inputs: InputSpec):
         if inputs not in self._cache:
-            self._cache[inputs] = inputs.test_set(self.data_dir, limit=self.limit)
+            self._cache[inputs] = TestImages(inputs, self.data_dir, self.limit)
         return self._cache[inputs]
 
     def keep_only(self, names) -> None:
@@ -215,23 +218,25 @@ def _run_reference(group: _Group, test_sets: _TestSets, random_spec, log) -> _Re
         inputs = group.inputs or InputSpec(dataset_for_shape(shape, f"The reference model {group.model}"))
         dataset = inputs.label
         batch = max(1, min(DEFAULT_BATCH, BATCH_BYTES // (4 * int(np.prod(shape)))))
-        x, y = test_sets.get(inputs)
-        if tuple(x.shape[1:]) != shape:
+        images = test_sets.get(inputs)
+        if tuple(images.shape) != shape:
             raise InferBenchError(f"{group.model} takes inputs of shape {shape}, but the {dataset} test images "
-                                  f"are {tuple(x.shape[1:])}.", "check that the reference model matches its dataset.")
-        outputs = _run_batched(session, x, batch)
+                                  f"are {tuple(images.shape)}.", "check that the reference model matches its dataset.")
+        outputs = images.run(session, batch)
         random_x = random_inputs(shape, random_spec)
         random_outputs = _run_batched(session, random_x, batch)
     finally:
         session.close()
     binary = group.binary if group.binary is not None else int(np.prod(outputs.shape[1:])) == 1
+    y = images.y
     acc = accuracy_of_outputs(outputs, y, binary)
-    log(f"reference {group.model}: {REFERENCE_RUNTIME} on {len(x):,} {dataset} test images, accuracy {acc:.2%} "
-        f"({time.perf_counter() - t0:.1f} s)")
+    how = "" if images.held else ", read again a batch at a time for each artifact"
+    log(f"reference {group.model}: {REFERENCE_RUNTIME} on {len(y):,} {dataset} test images{how}, accuracy "
+        f"{acc:.2%} ({time.perf_counter() - t0:.1f} s)")
     if differs_from_training(group.recorded, acc, len(y)):
         log(f"  note: training recorded {group.recorded[0]:.2%} on the same {len(y):,} rows; the test data or "
             "its preprocessing differ from training's")
-    return _ReferenceRun(dataset, binary, batch, x, y, outputs, acc, random_x, random_outputs)
+    return _ReferenceRun(dataset, binary, batch, images, outputs, acc, random_x, random_outputs)
 
 
 def _not_run(job: _Job, reason: str, reference_accuracy=None, runtime=None, seconds: float = 0.0) -> CheckResult:
@@ -260,13 +265,13 @@ def _check_one(job: _Job, ref: _ReferenceRun, tolerances: dict[str, Tolerance]) 
         runtime = job.runtime or runtimes_for_format(job.format)[0]
         session = get_runtime(runtime).load(job.path, LoadOptions(device="cpu", precision=job.precision))
         try:
-            outputs = _run_batched(session, ref.x, ref.batch)
+            outputs = ref.images.run(session, ref.batch)
             random_outputs = _run_batched(session, ref.random_x, ref.batch)
         finally:
             session.close()
         test = compare_outputs(ref.outputs, outputs, ref.binary)
         random = compare_outputs(ref.random_outputs, random_outputs, ref.binary)
-        acc = accuracy_of_outputs(outputs.reshape(ref.outputs.shape), ref.y, ref.binary)
+        acc = accuracy_of_outputs(outputs.reshape(ref.outputs.shape), ref.images.y, ref.binary)
     except Exception as exc:  # one broken artifact must not stop the others
         return failed(f"could not be loaded or run: {_error_text(exc)}", runtime)
     reasons = judge(job.quantization, tolerance, test, random, ref.accuracy, acc)
@@ -300,9 +305,9 @@ def _int8_follow_up(job: _Job, group: _Group, ref: _ReferenceRun, tolerances, re
     def evaluate(path: Path) -> CheckResult:
         return _check_one(replace(job, entry=None, path=path), ref, tolerances)
 
-    rows = layer_rows(ref.x.shape[1:])
     try:
-        return follow_up(int8_job, result, tolerances[job.quantization], ref.x[:rows], evaluate, log, note)
+        return follow_up(int8_job, result, tolerances[job.quantization], ref.images.head(layer_rows(ref.images.shape)),
+                         evaluate, log, note)
     except Exception as exc:  # the layer errors are a diagnosis: their failure must not hide the verdict
         return replace(result, layer_error_note=f"per-layer errors could not be measured: {_error_text(exc)}")
 

@@ -11,7 +11,8 @@ from .preprocess import SCALES, Preprocess
 from .shipped import (CATSDOGS_CLASSES, CATSDOGS_SIZE, CATSDOGS_URL, DATASET_FOLDERS, FASHION_CLASSES, FASHION_FILES,
                       FASHION_URL, LOADERS, SPLIT_SEED, VALIDATION_SHARE, Dataset, candidate_roots, catsdogs_files,
                       decode_images, find_cats_vs_dogs, find_fashion_mnist, load_cats_vs_dogs, load_dataset,
-                      load_fashion_mnist, load_test_set, read_fashion_mnist, read_sha256sums, verify_checksums)
+                      load_fashion_mnist, load_test_set, read_fashion_mnist, read_sha256sums, shipped_preprocess,
+                      verify_checksums)
 from .sources import KINDS, SHIPPED, TEST_SHARE, DataSource, open_data
 from .splits import SPLITS, ArrayImages, FileImages, ImageSplit
 
@@ -22,5 +23,5 @@ __all__ = [
     "candidate_roots", "catsdogs_files", "decode_image_file", "decode_images", "find_cats_vs_dogs",
     "find_fashion_mnist", "list_class_images", "list_images", "load_cats_vs_dogs", "load_dataset",
     "load_fashion_mnist", "load_test_set", "open_data", "open_npz", "read_fashion_mnist", "read_image_files",
-    "read_sha256sums", "verify_checksums",
+    "read_sha256sums", "shipped_preprocess", "verify_checksums",
 ]

@@ -249,6 +249,14 @@ def find_cats_vs_dogs(data_dir=None, download: bool = True) -> tuple[Path, bool]
     )
 
 
+def shipped_preprocess(name: str) -> Preprocess:
+    """How the report's models see a shipped dataset: its own size and channels, pixels / 255."""
+    shapes = {"fashion_mnist": (28, 28, 1), "cats_vs_dogs": (*CATSDOGS_SIZE, 3)}
+    if name not in shapes:
+        raise unknown_name("dataset", name, shapes)
+    return Preprocess(*shapes[name], "1/255")
+
+
 def decode_images(paths: list[Path], size=CATSDOGS_SIZE) -> tuple[np.ndarray, list[int]]:
     """Decode and resize images to ``size`` RGB in [0, 1], as image_dataset_from_directory does.
 

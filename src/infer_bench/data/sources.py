@@ -14,7 +14,7 @@ permutation, as the report's loaders did) becomes the validation split.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -64,6 +64,16 @@ class DataSource:
         """The splits present, by name (train, validation when there is one, test)."""
         out = {"train": self.train, "validation": self.validation, "test": self.test}
         return {name: split for name, split in out.items() if split is not None}
+
+    def subset(self, rows: dict[str, int], seed: int = SPLIT_SEED) -> "DataSource":
+        """This source with each split named in ``rows`` cut to a seeded random that many images (``--quick``)."""
+        unknown = sorted(set(rows) - {"train", "validation", "test"})
+        if unknown:
+            raise InferBenchError(f"Unknown split name(s) {', '.join(unknown)} to cut.",
+                                  "name train, validation or test.")
+        cut = {name: split.subset(rows[name], seed) if name in rows else split
+               for name, split in self.splits().items()}
+        return replace(self, train=cut["train"], test=cut["test"], validation=cut.get("validation"))
 
     def to_dict(self) -> dict:
         """What the manifest records about the data: kind, location, class names and split sizes."""

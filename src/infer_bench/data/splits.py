@@ -143,11 +143,23 @@ class ImageSplit:
         if delivered == 0:
             raise self._nothing_readable(len(order))
 
+    def subset(self, n: int, seed: int = 0) -> "ImageSplit":
+        """This split cut to a seeded random ``n`` of its rows (kept in row order); itself if it has ``n`` or fewer."""
+        _whole(n, "subset size")
+        _whole(seed, "seed", minimum=0)
+        if n >= len(self.rows):
+            return self
+        return ImageSplit(self.name, self.class_names, self.images, self._pick(n, seed), self.location)
+
+    def _pick(self, n: int, seed: int) -> np.ndarray:
+        """``n`` rows drawn without replacement with ``seed`` (all if fewer), in row order."""
+        return np.sort(np.random.default_rng(seed).choice(self.rows, size=min(n, len(self.rows)), replace=False))
+
     def sample(self, n: int, preprocess: Preprocess, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-        """A seeded random sample of ``n`` images (all of them if the split is smaller), decoding only those."""
+        """A seeded random sample of ``n`` images (all if the split is smaller) in row order, decoding only those."""
         _whole(n, "sample size")
         _whole(seed, "seed", minimum=0)
-        pick = np.random.default_rng(seed).choice(self.rows, size=min(n, len(self.rows)), replace=False)
+        pick = self._pick(n, seed)
         x, kept = self.images.read(pick, preprocess)
         if not kept:
             raise self._nothing_readable(len(pick))

@@ -11,7 +11,8 @@ why that is not good enough):
 1. the converter calibrates only (``_experimental_calibrate_only``): a float
    model carrying each tensor's min/max;
 2. the calibration images are run through that model with every intermediate
-   tensor kept, and each recorded range is replaced by its percentile range;
+   tensor kept, and each recorded range is replaced by its percentile range
+   (computed from each tensor's tails only: ``calibration.TailPercentile``);
 3. ``mlir_quantize`` quantizes with those ranges.
 
 Steps 1 and 3 are the converter's two halves, the same private calls that
@@ -28,7 +29,7 @@ import numpy as np
 
 from ..errors import ArtifactError
 from ..fsutil import write_bytes_atomic
-from .calibration import CALIBRATION_PERCENTILE, percentile_range
+from .calibration import CALIBRATION_PERCENTILE, TailPercentile
 
 
 def _converter(savedmodel: Path):
@@ -99,17 +100,17 @@ def _with_percentile_ranges(calibrated: bytes, calibration: np.ndarray, percenti
         interpreter = Interpreter(model_content=calibrated, experimental_preserve_all_tensors=True)
     interpreter.allocate_tensors()
     feed = interpreter.get_input_details()[0]["index"]
-    seen: dict[int, np.ndarray] = {}
-    for row, image in enumerate(calibration):
+    tails: dict[int, TailPercentile] = {}  # only each tensor's tails are kept, not its values
+    for image in calibration:
         interpreter.set_tensor(feed, image[None])
         interpreter.invoke()
         for i in ranged:
-            value = interpreter.get_tensor(i).ravel()
-            if i not in seen:  # preallocate: one row of values per calibration image
-                seen[i] = np.empty((len(calibration), value.size), dtype=np.float32)
-            seen[i][row] = value
+            value = interpreter.get_tensor(i)
+            if i not in tails:
+                tails[i] = TailPercentile(len(calibration) * value.size, percentile)
+            tails[i].add(value)
     for i in ranged:
-        lo, hi = percentile_range(seen.pop(i), percentile)
+        lo, hi = tails.pop(i).range()
         graph.tensors[i].quantization.min, graph.tensors[i].quantization.max = [lo], [hi]
     builder = flatbuffers.Builder(len(calibrated) + 1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")

@@ -24,18 +24,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 
 from ..check.int8 import FLOAT_SOURCES, float_source, requantize
 from ..check.runner import run_check
 from ..check.tolerances import DEFAULT_TOLERANCES, tolerances_to_dict
 from ..errors import InferBenchError
 from ..export import artifact_filename
-from ..export.calibration import CALIBRATION_SEED, sample_images
+from ..data import ImageSplit, Preprocess, shipped_preprocess
+from ..export.calibration import CALIBRATION_SEED
 from ..manifest import Manifest, load_manifest, verify_entry
 from ..plans import WritesResults, check_models, refuse_existing, require_exports
 from ..results.calibration import CalibrationPoint, CalibrationStudy
 from ..results.store import now_iso
+from ..train_export import training_data
 
 DEFAULT_SIZES = (64, 256, 1024)
 DEFAULT_SEEDS = 3
@@ -147,15 +148,15 @@ def study_inputs(manifest: Manifest, model: str) -> tuple[str, Path]:
     return info["dataset"], verify_entry(manifest, keras_entry)
 
 
-def calibration_pool(dataset: str, data_dir) -> np.ndarray:
-    """The training images the study draws from: the dataset's whole shipped training split.
+def calibration_pool(dataset: str, data_dir) -> tuple[ImageSplit, Preprocess]:
+    """The training images the study draws from (the dataset's whole shipped training split, read
+    lazily: only the drawn images are decoded) and how the report's models see them.
 
     The whole split even for a ``--quick`` model (trained on a few hundred rows), so 1,024
     images can be drawn; calibration images need only come from the training distribution.
+    Drawn as train-export draws (``calibration_images``), so size 256 with seed 42 is its own set.
     """
-    from ..data import load_dataset
-
-    return load_dataset(dataset, data_dir).x_train
+    return training_data(dataset, data_dir).train, shipped_preprocess(dataset)
 
 
 class _Progress:
@@ -173,13 +174,14 @@ class _Progress:
         return time.perf_counter() - self.start
 
 
-def _make_points(targets: list[Target], pool: np.ndarray, plan: StudyPlan, work: Path, progress: _Progress):
+def _make_points(targets: list[Target], pool: tuple[ImageSplit, Preprocess], plan: StudyPlan, work: Path,
+                 progress: _Progress):
     """Re-quantize every (target, size, seed) into ``work``; {path: (target, size, seed, images)} and failures."""
     made, failed = {}, []
     for target in targets:
         for size in plan.sizes:
             for seed in seed_values(plan.seeds):
-                images = sample_images(pool, size, seed)
+                images = pool[0].sample(size, pool[1], seed)[0]
                 name = artifact_filename(f"{target.model}_n{size}_s{seed}", target.format, "static_int8")
                 path, t0 = work / name, time.perf_counter()
                 try:
@@ -238,9 +240,9 @@ def run_calibration_study(plan: StudyPlan, environment: dict | None = None,
     for model, (dataset, keras_path) in inputs.items():
         mine = [t for t in targets if t.model == model]
         pool = calibration_pool(dataset, plan.data_dir)
-        short = [s for s in plan.sizes if s > len(pool)]
+        short = [s for s in plan.sizes if s > len(pool[0])]
         if short:
-            log(f"        note: {model}'s training split has {len(pool):,} images; size(s) "
+            log(f"        note: {model}'s training split has {len(pool[0]):,} images; size(s) "
                 f"{', '.join(map(str, short))} use all of them")
         with tempfile.TemporaryDirectory(prefix="infer-bench-calibration-") as work:
             made, failed = _make_points(mine, pool, plan, Path(work), progress)
