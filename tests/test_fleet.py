@@ -1,4 +1,5 @@
-"""Fleet benchmarking on a local Ray cluster: routing, the one-slot lock per node, and the records.
+"""Fleet benchmarking on a local Ray cluster: routing, the one-slot lock per node, the records, and
+what a lost node or a crashed worker gives.
 
 These tests check where each case ran, that no two measurements overlapped on a node, and what every
 record carries; never speed: both "targets" are worker nodes on this one machine and share its cores.
@@ -151,6 +152,16 @@ def test_the_file_holds_every_node_environment_and_one_section_per_target(fleet_
     sections = {s.split("`")[0]: s for s in report.split("## Target `")[1:]}  # in the order targets finished
     assert set(sections) == set(TARGETS)
     assert all("Deployment decisions" in s and "### Machine" in s for s in sections.values())
+    # With a `scenario --ray` file beside it, its per-target sections follow, a level deeper.
+    from infer_bench.fleet.records import FleetInfo
+    from infer_bench.fleet.scenario_file import FleetScenarioWriter, TargetScenario
+
+    writer = FleetScenarioWriter(tmp_path / "scen", None, {})
+    scenario = writer.add(TargetScenario(FleetInfo("arm", UNSCHEDULABLE, None), reason="unschedulable: no live node"))
+    report = write_fleet_report(rf, path, None, None, tmp_path / "r2", log=lambda m: None, scenario_path=scenario)
+    text = report.read_text()
+    assert "## Deployment scenarios per target" in text and "### Target `arm`" in text
+    assert "unschedulable: no live node" in text and f"fleet scenarios: `{scenario}`" in text
 
 
 def test_a_failing_case_is_failed_not_retried_and_a_missing_target_is_unschedulable(exports, cluster, data_root,
@@ -194,3 +205,78 @@ def test_artifact_bytes_are_checked_on_arrival(exports, tmp_path):
 
     back = unpack(pack(folder, sha256_of(folder)), tmp_path / "unpacked")
     assert sorted(p.name for p in back.iterdir()) == ["model.bin", "model.xml"]
+
+
+def _busy_worker(node, timeout_s: float = 60.0):
+    """The worker process of ``node`` (a Cluster node) that is running a fleet case: Ray titles it
+    ``ray::run_on_node`` while the task executes; workers are children of their node's raylet."""
+    import time
+
+    import psutil
+
+    raylet = psutil.Process(node.all_processes["raylet"][0].process.pid)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for child in raylet.children():
+            try:
+                if "run_on_node" in " ".join(child.cmdline()):
+                    return child
+            except psutil.NoSuchProcess:
+                continue
+        time.sleep(0.05)
+    raise AssertionError(f"no case started on node {node.node_id[:12]} within {timeout_s:.0f} s")
+
+
+def test_a_node_lost_mid_case_is_node_lost_and_a_crashed_worker_on_a_live_node_is_not(exports, cluster, data_root,
+                                                                                       tmp_path):
+    """Two more targets, each with one node: while their first case runs, gamma's node is removed from
+    the cluster (Ray: NodeDiedError) and delta's worker process is killed with its node alive
+    (Ray: WorkerCrashedError). Only gamma's record says "node lost"; the run goes on with the rest:
+    gamma's second case is unschedulable (no node left), delta's runs in a fresh worker."""
+    import threading
+
+    c, _ = cluster
+    extra = {t: c.add_node(num_cpus=1, resources={"infer_bench_slot": 1}, labels={"ib.target": t},
+                           node_ip_address=LOOPBACK) for t in ("gamma", "delta")}
+    c.wait_for_nodes()
+    # Each case measures for seconds, so both strikes land while the first cases run.
+    bench = BenchPlan(exported=exports[0].folder, runtimes=["onnxruntime"], batch_sizes=[1], min_time_s=6.0,
+                      data_dir=str(data_root))
+    struck = {}
+
+    def strike():
+        try:
+            delta_worker, gamma_worker = _busy_worker(extra["delta"]), _busy_worker(extra["gamma"])
+            struck.update(delta=delta_worker.pid, gamma=gamma_worker.pid)
+            delta_worker.kill()  # SIGKILL: the worker dies as in a runtime's crash; its node stays up
+            c.remove_node(extra["gamma"])  # the whole node goes: raylet, object store and the running worker
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the test's own thread
+            struck["error"] = exc
+
+    striker = threading.Thread(target=strike)
+    striker.start()
+    writer = ResultsWriter(tmp_path / "r.json", {"fleet": {"nodes": {}}})
+    try:
+        results = run_fleet(FleetPlan(bench, c.address, ("gamma", "delta"), unschedulable_after_s=1.0,
+                                      node_death_wait_s=3.0), writer,
+                            writer.results_file.environment["fleet"]["nodes"], log=lambda m: None)
+    finally:
+        striker.join()
+        c.remove_node(extra["delta"])
+    if "error" in struck:
+        raise struck["error"]
+    by_target = defaultdict(list)
+    for r in results:
+        by_target[fleet_info(r).target].append((r, fleet_info(r)))
+    assert len(results) == 4 and len(load_results(tmp_path / "r.json").results) == 4
+    gamma = sorted(by_target["gamma"], key=lambda ri: ri[1].status)
+    (lost, lost_info), (ghost, ghost_info) = gamma
+    assert lost_info.status == FAILED and lost.skipped_reason.startswith("failed: node lost")
+    assert lost_info.node_id == extra["gamma"].node_id and "NodeDiedError" in lost.skipped_reason
+    assert ghost_info.status == UNSCHEDULABLE and "unschedulable" in ghost.skipped_reason
+    delta = {i.status: (r, i) for r, i in by_target["delta"]}
+    crashed, _ = delta.pop(FAILED)
+    assert crashed.skipped_reason.startswith("failed: WorkerCrashedError") and "node lost" not in crashed.skipped_reason
+    ((status, (_, rest_info)),) = delta.items()
+    assert status in ("measured", "skipped") and rest_info.node_id == extra["delta"].node_id
+    assert rest_info.pid not in (struck["delta"], struck["gamma"])  # a fresh worker, never a retry

@@ -31,8 +31,9 @@ from .cli_args import build_parser as parser_for  # noqa: E402
 from .environment import capture_environment  # noqa: E402
 from .errors import InferBenchError  # noqa: E402
 from .explain import format_explanation, run_explain  # noqa: E402
-from .fleet.command import plan_merge, run_fleet_command, run_merge_command  # noqa: E402
+from .fleet.command import plan_merge, run_fleet_command, run_merge_command, run_scenario_fleet_command  # noqa: E402
 from .fleet.dispatch import FleetPlan  # noqa: E402
+from .fleet.scenario_fleet import ScenarioFleetPlan  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
 from .pipeline import RunPlan, run_pipeline  # noqa: E402
 from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, ScenarioPlan, check_models,  # noqa: E402
@@ -131,7 +132,7 @@ def plan_bench(args) -> BenchPlan:
                      table_format=args.table_format)
     if not plan.artifacts or plan.models:
         require_exports(plan.exported, plan.models, "`infer-bench bench`")
-    if args.ray:  # the same plan, sent to a Ray cluster's labelled nodes (fleet/)
+    if args.ray is not None:  # the same plan, sent to a Ray cluster's labelled nodes (fleet/)
         return FleetPlan(plan, args.ray, tuple(args.targets), args.unschedulable_after)
     return plan
 
@@ -241,17 +242,22 @@ def run_regress_command(plan: RegressPlan) -> int:
 def plan_scenario(args) -> ScenarioPlan:
     """``scenario`` options as a plan (server when --find-max-qps names no scenario)."""
     scenario = args.scenario or ("server" if args.find_max_qps else "single-stream")
-    return ScenarioPlan(scenario=scenario, exported=args.exported, model=args.model, artifact=args.artifact,
+    plan = ScenarioPlan(scenario=scenario, exported=args.exported, model=args.model, artifact=args.artifact,
                         format=args.format, quantization=args.quantization, runtime=args.runtime, mlperf=args.mlperf,
                         duration_s=args.duration_s, min_queries=args.min_queries, target_qps=args.target_qps,
                         slo_ms=args.slo_ms, find_max_qps=args.find_max_qps, search_batching=not args.no_batching,
                         max_runs=args.max_runs, workers=args.workers, threads=args.threads, max_batch=args.max_batch,
                         max_wait_ms=args.max_wait_ms, rows=args.rows, data_dir=args.data_dir,
                         results_dir=args.results_dir, json_path=args.json)
+    if args.ray is not None:  # the same plan, once on each target of a Ray cluster (fleet/); nodes choose their own threads
+        return ScenarioFleetPlan(plan, args.ray, tuple(args.targets), args.unschedulable_after, node_threads=args.threads)
+    return plan
 
 
 def run_scenario_command(plan: ScenarioPlan) -> int:
     """Run LoadGen (or the search), print the table, write the record (and the search's figure)."""
+    if isinstance(plan, ScenarioFleetPlan):
+        return run_scenario_fleet_command(plan)
     environment = capture_environment(plan.threads)
     record = (run_search if plan.find_max_qps else run_scenario)(plan, environment)
     print()

@@ -60,6 +60,16 @@ def _add_train_export(sub) -> argparse.ArgumentParser:
     return p
 
 
+def _ray(p: argparse.ArgumentParser, what: str) -> None:
+    """The fleet options (fleet/): the command sent to a Ray cluster's labelled nodes."""
+    p.add_argument("--ray", default=None, metavar="ADDRESS",
+                   help=f"run {what} on a Ray cluster's labelled nodes, one job at a time per node (docs/fleet.md)")
+    p.add_argument("--targets", type=csv, default=[], metavar="L1,L2",
+                   help="with --ray: only nodes labelled ib.target=L1, L2 (default: every labelled live node)")
+    p.add_argument("--unschedulable-after", type=float, default=60.0, metavar="S",
+                   help="with --ray: a target with no live node for S seconds gets 'unschedulable' records (default 60)")
+
+
 def _add_bench(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("bench", help="per-row latency and throughput of every artifact in every runtime")
     _exported(p)
@@ -89,12 +99,7 @@ def _add_bench(sub) -> argparse.ArgumentParser:
                    help="write results here (refuses an existing file) instead of results/bench-<time>.json")
     _results_dir(p, "folder for timestamped results files")
     p.add_argument("--table-format", choices=["github", "plain", "csv"], default="github")
-    p.add_argument("--ray", default=None, metavar="ADDRESS",
-                   help="run every case on a Ray cluster's labelled nodes, one target at a time per node (docs/fleet.md)")
-    p.add_argument("--targets", type=csv, default=[], metavar="L1,L2",
-                   help="with --ray: only nodes labelled ib.target=L1, L2 (default: every labelled live node)")
-    p.add_argument("--unschedulable-after", type=float, default=60.0, metavar="S",
-                   help="with --ray: a target with no live node for S seconds gets 'unschedulable' records (default 60)")
+    _ray(p, "every case once per target")
     return p
 
 
@@ -293,6 +298,7 @@ def _add_scenario(sub) -> argparse.ArgumentParser:
     _results_dir(p, "folder for scenario-<time>.json and LoadGen's logs")
     p.add_argument("--json", type=Path, default=None, metavar="PATH",
                    help="write the record here (refuses an existing file) instead of results/scenario-<time>.json")
+    _ray(p, "the scenario once per target (record: results/fleet-scenario-<time>.json)")
     return p
 
 

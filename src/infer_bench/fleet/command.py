@@ -1,4 +1,4 @@
-"""The CLI side of the fleet: ``bench --ray`` and ``merge`` (plan in, printed tables out)."""
+"""The CLI side of the fleet: ``bench --ray``, ``scenario --ray`` and ``merge`` (plan in, printed tables out)."""
 
 from __future__ import annotations
 
@@ -8,11 +8,15 @@ from ..environment import capture_environment
 from ..present.fleet import FLEET_SUMMARY_HEADERS, fleet_summary_rows
 from ..results import ResultsWriter
 from ..results.bench import save_results_to
+from ..scenario.figure import draw_search
 from .dispatch import FleetPlan, run_fleet
 from .merge import MergePlan, MergeSource, merge_results
+from .scenario_fleet import ScenarioFleetPlan, run_scenario_fleet
+from .scenario_file import FleetScenarioWriter
+from .scenario_text import scenario_sections
 
 
-def fleet_environment(plan: FleetPlan) -> dict:
+def fleet_environment(plan: FleetPlan | ScenarioFleetPlan) -> dict:
     """The results file's environment: the driver's (it only dispatched), and a ``fleet`` block that
     every node's own environment and fingerprint are added to as its first case comes back."""
     environment = capture_environment(plan.threads)
@@ -39,6 +43,21 @@ def run_fleet_command(plan: FleetPlan) -> int:
     results = run_fleet(plan, writer, environment["fleet"]["nodes"])
     _print_summary(results, plan.bench.batch_sizes, plan.bench.table_format)
     print(f"\nResults: {writer.path} (`infer-bench report` writes one section per target)")
+    return 0
+
+
+def run_scenario_fleet_command(plan: ScenarioFleetPlan) -> int:
+    """Run the scenario on every target, print one section per target, write the file (and search figures)."""
+    environment = fleet_environment(plan)
+    writer = FleetScenarioWriter(plan.scenario.results_dir, plan.scenario.json_path, environment)
+    file = run_scenario_fleet(plan, writer, environment["fleet"]["nodes"])
+    print()
+    print("\n".join(scenario_sections(file)))
+    for entry in file.entries:
+        if entry.record is not None and entry.record.search:
+            figure = writer.path.with_name(f"{writer.path.stem}-{entry.info.target}.png")
+            print(f"Figure ({entry.info.target}): {draw_search(entry.record, figure)}")
+    print(f"Results: {writer.path}")
     return 0
 
 

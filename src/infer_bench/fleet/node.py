@@ -1,9 +1,11 @@
-"""What runs on a fleet node, in a fresh worker process per case: the local ``bench`` code, unchanged.
+"""What runs on a fleet node, in a fresh worker process per job: the local code, unchanged.
 
-``run_on_node`` unpacks and verifies the artifact bytes, captures the node's
-own environment and fingerprint, and measures the case with ``bench.run_case``
-(the function a local ``bench`` calls) under the same plan. Any error becomes
-a "failed: ..." outcome that still names the node: a case is never retried.
+``on_node`` is what every job does there: it unpacks and verifies the artifact
+bytes, captures the node's own environment and fingerprint, and calls the
+command's measurement on the verified file. ``run_on_node`` is ``bench``'s:
+``bench.run_case`` (the function a local ``bench`` calls) under the same plan.
+Any error becomes a "failed: ..." outcome that still names the node: a job is
+never retried.
 """
 
 from __future__ import annotations
@@ -13,10 +15,10 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Callable
 
 from ..bench import BenchPlan, Case, run_case
 from ..environment import capture_environment
-from ..results.bench import BenchResult
 from ..runtimes import get_runtime
 from ..runtimes.devices import configure_tensorflow
 from .fingerprint import fingerprint_of
@@ -31,14 +33,17 @@ RAY_TASK_VARIABLES = ("OMP_NUM_THREADS", "CUDA_VISIBLE_DEVICES")
 
 @dataclass(frozen=True)
 class NodeOutcome:
-    """What a node sends back for one case: its results (fleet info attached) and the node's environment."""
+    """What a node sends back for one job: its results and the node's environment.
 
-    results: tuple[BenchResult, ...]
+    ``results``: what the command's measurement gave (bench: ``BenchResult`` records with their fleet
+    info attached; scenario: the record and its LoadGen logs)."""
+
+    results: tuple
     environment: dict
     fingerprint: str
     fingerprint_fields: dict
     info: FleetInfo
-    error: str | None = None  # "failed: ..." when the case broke on the node
+    error: str | None = None  # "failed: ..." when the job broke on the node
 
 
 def _node_identity() -> tuple[str, dict]:
@@ -68,28 +73,39 @@ def undo_ray_task_variables(initial_environ: Path = Path("/proc/self/environ")) 
     return removed
 
 
-def run_on_node(case: Case, plan: BenchPlan, payload: Payload, target: str) -> NodeOutcome:
-    """Measure ``case`` here as a local ``bench`` would, from the artifact bytes in ``payload``.
+def on_node(payload: Payload, target: str, threads: int | None, uses_tensorflow: bool,
+            measure: Callable[[Path, Path, dict], tuple]) -> NodeOutcome:
+    """Verify ``payload`` here and return ``measure(artifact path, scratch folder, node environment)``
+    as this node's outcome; the scratch folder and the artifact are deleted afterwards.
 
     Called inside a Ray task that holds the node's one ``infer_bench_slot`` (nothing else measures
-    on this node meanwhile) in a worker process used for this one call.
+    on this node meanwhile) in a worker process used for this one call. ``threads``: what the
+    measurement runs with (the environment block records it; TensorFlow is configured with it).
     """
     start = time.time()  # wall clock: the driver compares intervals of several processes on one node
     undo_ray_task_variables()
     node_id, labels = _node_identity()
-    environment = capture_environment(plan.threads)
+    environment = capture_environment(threads)
     fingerprint, fields = fingerprint_of(environment)
-    results: list[BenchResult] = []
+    results: tuple = ()
     error = None
     try:
         with tempfile.TemporaryDirectory(prefix="infer-bench-fleet-") as tmp:
             path = unpack(payload, Path(tmp))
-            if set(get_runtime(case.runtime).formats) & set(TENSORFLOW_FORMATS):
-                configure_tensorflow(plan.threads)  # as the CLI does before a TensorFlow runtime runs
-            results = run_case(replace(case, path=path), plan, {}, lambda _line: None)
-    except Exception as exc:  # noqa: BLE001 - any failure is this case's record; the run goes on
+            if uses_tensorflow:
+                configure_tensorflow(threads)  # as the CLI does before a TensorFlow runtime runs
+            results = tuple(measure(path, Path(tmp), environment))
+    except Exception as exc:  # noqa: BLE001 - any failure is this job's record; the run goes on
         error = f"failed: {type(exc).__name__}: {exc}"
-    status = FAILED if error else (SKIPPED if all(r.skipped for r in results) else MEASURED)
+    status = FAILED if error else (SKIPPED if all(getattr(r, "skipped", False) for r in results) else MEASURED)
     info = FleetInfo(target=target, status=status, artifact_sha256=payload.sha256, node_id=node_id, labels=labels,
                      fingerprint=fingerprint, start_unix=start, end_unix=time.time(), pid=os.getpid())
-    return NodeOutcome(tuple(with_fleet(r, info) for r in results), environment, fingerprint, fields, info, error)
+    return NodeOutcome(results, environment, fingerprint, fields, info, error)
+
+
+def run_on_node(case: Case, plan: BenchPlan, payload: Payload, target: str) -> NodeOutcome:
+    """Measure ``case`` here as a local ``bench`` would, from the artifact bytes in ``payload``."""
+    uses_tensorflow = bool(set(get_runtime(case.runtime).formats) & set(TENSORFLOW_FORMATS))
+    outcome = on_node(payload, target, plan.threads, uses_tensorflow,
+                      lambda path, _scratch, _env: run_case(replace(case, path=path), plan, {}, lambda _line: None))
+    return replace(outcome, results=tuple(with_fleet(r, outcome.info) for r in outcome.results))

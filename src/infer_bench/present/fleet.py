@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Callable
 
 from ..fleet.records import MEASURED, SKIPPED, fleet_info
+from ..fleet.scenario_file import load_fleet_scenario
+from ..fleet.scenario_text import scenario_sections
 from ..fsutil import write_bytes_atomic
 from ..results.bench import BenchResult, ResultsFile
 from ..results.check import CheckReport
@@ -96,15 +98,23 @@ def fleet_sections(results_file: ResultsFile, check: CheckReport | None, out_dir
 
 
 def write_fleet_report(results_file: ResultsFile, bench_path: Path, check: CheckReport | None,
-                       check_path: Path | None, out_dir: Path, log: Callable[[str], None] = print) -> Path:
-    """Write ``out_dir/report.md`` for a fleet results file: one section per target. Returns its path."""
+                       check_path: Path | None, out_dir: Path, log: Callable[[str], None] = print,
+                       scenario_path: Path | None = None) -> Path:
+    """Write ``out_dir/report.md`` for a fleet results file: one section per target, then the newest
+    ``scenario --ray`` file's sections per target (``scenario_path``) when there is one. Returns its path."""
     targets = target_groups(list(results_file.results))
     lines = ["# Inference benchmark report: fleet", "",
              f"Generated {datetime.now().astimezone().isoformat(timespec='seconds')} from `{bench_path}` "
              f"({len(targets)} target(s): {', '.join(f'`{t}`' for t in targets)}).", ""]
     lines += fleet_sections(results_file, check, out_dir)
+    if scenario_path is not None:
+        lines += ["## Deployment scenarios per target", "", f"From `{scenario_path}` (`infer-bench scenario --ray`).", ""]
+        lines += [("#" + line) if line.startswith("#") else line
+                  for line in scenario_sections(load_fleet_scenario(scenario_path))]
     lines += ["## Inputs", "", f"- benchmark results: `{bench_path}`",
-              f"- accuracy check: {f'`{check_path}`' if check_path else f'none (run {CMD_CHECK})'}", ""]
+              f"- accuracy check: {f'`{check_path}`' if check_path else f'none (run {CMD_CHECK})'}",
+              f"- fleet scenarios: {f'`{scenario_path}`' if scenario_path else 'none (infer-bench scenario --ray)'}",
+              ""]
     path = Path(out_dir) / REPORT_NAME
     write_bytes_atomic(path, "\n".join(lines).encode())
     log(f"report: wrote {path} ({len(targets)} target section(s))")

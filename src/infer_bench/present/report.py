@@ -23,6 +23,7 @@ from ..results.check import latest_check, load_check
 from ..results.explain import Explanation, latest_explanation, load_explanation
 from ..results.machine import machine_differences
 from ..results.scenario import latest_scenario, load_scenario
+from ..results.store import latest
 from . import figures
 from .fleet import is_fleet_file, write_fleet_report
 from .int8 import int8_section, layer_sqnr
@@ -135,7 +136,8 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     results = list(results_file.results)
     check, check_path, check_problem = load_optional(results_dir, latest_check, load_check, log)
     if is_fleet_file(results_file):  # one section per target: nothing compared or pooled across targets
-        return write_fleet_report(results_file, bench_path, check, check_path, out_dir, log)
+        return write_fleet_report(results_file, bench_path, check, check_path, out_dir, log,
+                                  latest(results_dir, "fleet-scenario"))
     explain, explain_path, explain_problem = load_optional(results_dir, latest_explanation, load_explanation, log)
     if explain is not None:
         explain_problem = other_machine(results_file, bench_path, explain, explain_path)

@@ -79,9 +79,11 @@ def _check_batching(target: Target, session, config: PoolConfig) -> None:
                               f"{config.max_batch} cannot run.", "pass --max-batch 1, or export with a free batch size.")
 
 
-def run_scenario(plan, environment: dict, log: Callable[[str], None] = print) -> ScenarioRecord:
-    """One LoadGen run as ``plan`` (a ``plans.ScenarioPlan``) describes it."""
-    target = resolve_target(plan)
+def run_scenario(plan, environment: dict, log: Callable[[str], None] = print,
+                 target: Target | None = None) -> ScenarioRecord:
+    """One LoadGen run as ``plan`` (a ``plans.ScenarioPlan``) describes it (``target``: the artifact
+    already resolved, as a fleet node gets it; default: the one ``plan`` names)."""
+    target = target or resolve_target(plan)
     created = now_iso()
     config = plan.pool_config
     sessions = _load_sessions(target, config)
@@ -114,9 +116,11 @@ def search_grid(plan, target: Target) -> list[PoolConfig]:
     return grid
 
 
-def run_search(plan, environment: dict, log: Callable[[str], None] = print) -> ScenarioRecord:
-    """``--find-max-qps``: the most Server QPS with a VALID LoadGen result at p99 <= ``plan.slo_ms``."""
-    target = resolve_target(plan)
+def run_search(plan, environment: dict, log: Callable[[str], None] = print,
+               target: Target | None = None) -> ScenarioRecord:
+    """``--find-max-qps``: the most Server QPS with a VALID LoadGen result at p99 <= ``plan.slo_ms``
+    (``target`` as in ``run_scenario``)."""
+    target = target or resolve_target(plan)
     created = now_iso()
     grid = search_grid(plan, target)
     root = new_log_root(plan.results_dir, created)
