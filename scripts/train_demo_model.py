@@ -5,7 +5,7 @@ Usage: python scripts/train_demo_model.py DIR OUT.keras [--size 96] [--epochs 2]
 Builds ``keras.applications.MobileNetV3Small(input_shape=(size, size, 3),
 weights=None, classes=K)`` (no download) for the K class folders of DIR and
 trains it briefly on DIR's training split, streamed batch by batch through the
-same data layer infer-bench uses (``infer_bench.data.open_data``). It is a
+same data layer infer-bench trains with (``open_data``, ``data.stream.split_batches``). It is a
 stand-in for "your own model": an architecture people ship, on real images, not a
 tuned classifier. MobileNetV3 rescales its input itself (its first layer is a
 Rescaling), so images are fed unscaled (0-255), which ``infer-bench export``
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
 
 from infer_bench.data import open_data
 from infer_bench.data.preprocess import Preprocess
+from infer_bench.data.stream import split_batches
 from infer_bench.errors import InferBenchError
 
 
@@ -35,7 +37,6 @@ def main() -> int:
     args = parser.parse_args()
 
     import keras
-    import tensorflow as tf
 
     try:
         source = open_data(args.data)
@@ -49,15 +50,12 @@ def main() -> int:
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", metrics=["accuracy"])
     preprocess = Preprocess(args.size, args.size, 3, "none")  # the model rescales its input itself
     split = source.train
-
-    def batches():
-        for epoch in range(args.epochs):
-            yield from split.batches(preprocess, args.batch, seed=epoch)
-
-    signature = (tf.TensorSpec((None, args.size, args.size, 3), tf.float32), tf.TensorSpec((None,), tf.int64))
-    dataset = tf.data.Dataset.from_generator(batches, output_signature=signature)
-    steps = -(-len(split) // args.batch)
-    model.fit(dataset, epochs=args.epochs, steps_per_epoch=steps, verbose=2)
+    # The package's own streamed pipeline: a batch of images decoded at a time, reshuffled each epoch.
+    # Keras cannot know a streamed pass's length in advance (unreadable files are dropped), so it
+    # counts the first pass and would warn that the input "ran out of data" when it ends: it did not.
+    warnings.filterwarnings("ignore", message="Your input ran out of data")
+    model.fit(split_batches(split, preprocess, args.batch, shuffle_seed=0), epochs=args.epochs, verbose=2,
+              shuffle=False)
     x, y = split.sample(min(256, len(split)), preprocess, seed=1)
     accuracy = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
     args.out.parent.mkdir(parents=True, exist_ok=True)
