@@ -610,3 +610,20 @@ def test_a_test_set_too_big_to_hold_is_checked_streaming_with_the_same_numbers(e
     assert (mine.verdict, mine.rows, mine.test_accuracy, mine.reference_accuracy) == \
         (held.verdict, held.rows, held.test_accuracy, held.reference_accuracy)
     assert mine.test.max_abs_diff == held.test.max_abs_diff and mine.test.top1_agreement == held.test.top1_agreement
+
+
+def test_layer_error_rows_fit_the_memory_bound_by_the_models_layer_outputs():
+    import keras
+
+    from infer_bench.check.int8 import (GRAPH_TENSORS_PER_LAYER_OUTPUT, LAYER_MEMORY_BYTES, MIN_LAYER_ROWS,
+                                        layer_output_bytes, rows_within_memory)
+
+    inner = keras.Sequential([keras.Input((8, 8, 4)), keras.layers.Conv2D(2, 1)], name="inner")
+    model = keras.Sequential([keras.Input((16, 16, 3)), keras.layers.Conv2D(4, 3, strides=2, padding="same"),
+                              inner, keras.layers.Flatten(), keras.layers.Dense(5)])
+    # Conv 8x8x4 + the nested model's conv 8x8x2 + Flatten 128 + Dense 5, float32, for one image.
+    assert layer_output_bytes(model) == 4 * (256 + 128 + 128 + 5)
+    assert rows_within_memory(model, 100) == 100  # tiny activations: every row available
+    big = keras.Sequential([keras.Input((512, 512, 3)), keras.layers.Conv2D(64, 3, padding="same")])
+    per_row = GRAPH_TENSORS_PER_LAYER_OUTPUT * 4 * 512 * 512 * 64
+    assert rows_within_memory(big, 100) == max(MIN_LAYER_ROWS, LAYER_MEMORY_BYTES // per_row) == MIN_LAYER_ROWS

@@ -70,11 +70,35 @@ def requantize(fmt: str, source: Path, path: Path, calibration: np.ndarray, floa
                               f"use one of {', '.join(FLOAT_SOURCES)}.")
 LAYER_ROWS = 256  # held-out test rows the float and int8 models run on, layer by layer
 LAYER_INPUT_BYTES = 32 * 224 * 224 * 3 * 4  # at most this much input (32 rows of 224x224x3): activations add up
+MIN_LAYER_ROWS = 8
+# The layer-error runs keep every tensor of the float and the int8 graph for every row: about 10x
+# the Keras layers' outputs (measured: 38 MB a row for a 224x224 AlexNet's 3.7 MB of layer outputs,
+# 29 MB for a 96x96 MobileNetV3Small's 3.9 MB, which on 174 rows took the check to 6.2 GiB).
+LAYER_MEMORY_BYTES = 1 << 30
+GRAPH_TENSORS_PER_LAYER_OUTPUT = 10
 
 
 def layer_rows(image_shape) -> int:
-    """Held-out rows for layer errors: ``LAYER_ROWS``, fewer for big images (at least 8)."""
-    return max(8, min(LAYER_ROWS, LAYER_INPUT_BYTES // (4 * int(np.prod(image_shape)))))
+    """Held-out rows for layer errors: ``LAYER_ROWS``, fewer for big images (at least ``MIN_LAYER_ROWS``)."""
+    return max(MIN_LAYER_ROWS, min(LAYER_ROWS, LAYER_INPUT_BYTES // (4 * int(np.prod(image_shape)))))
+
+
+def layer_output_bytes(model) -> int:
+    """Bytes of float32 output every layer of ``model`` gives for one image (nested models counted layer by layer)."""
+    total = 0
+    for layer in model.layers:
+        if getattr(layer, "layers", None):
+            total += layer_output_bytes(layer)
+            continue
+        outputs = layer.output if isinstance(layer.output, (list, tuple)) else [layer.output]
+        total += sum(4 * int(np.prod([d or 1 for d in o.shape[1:]])) for o in outputs)
+    return total
+
+
+def rows_within_memory(model, available: int) -> int:
+    """How many of ``available`` rows the layer-error runs of ``model`` may use within ``LAYER_MEMORY_BYTES``."""
+    per_row = max(1, GRAPH_TENSORS_PER_LAYER_OUTPUT * layer_output_bytes(model))
+    return min(available, max(MIN_LAYER_ROWS, LAYER_MEMORY_BYTES // per_row))
 
 
 @dataclass
@@ -166,6 +190,7 @@ def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, im
     import keras
 
     keras_model = keras.saving.load_model(job.reference, compile=False, safe_mode=True)
+    images = images[:rows_within_memory(keras_model, len(images))]
     errors, scopes = measure_layers(job, keras_model, images)
     result = replace(result, layer_errors=errors)
     limits = RepairLimits(tolerance.repair_max_float_layers, tolerance.repair_max_attempts)
