@@ -20,10 +20,11 @@ import math
 import sys
 import time
 
-from infer_bench.data import load_dataset
+from infer_bench.data.stream import split_batches
 from infer_bench.models import MODELS
-from infer_bench.train import (OPTIMIZERS, SEED, accuracy, fit_epochs, make_optimizer, smoothed_crossentropy,
-                               train_pipeline)
+from infer_bench.train import (OPTIMIZERS, SEED, VALIDATION_BATCH, accuracy, fit_epochs, input_preprocess,
+                               make_optimizer, smoothed_crossentropy, train_pipeline)
+from infer_bench.train_export import training_data
 
 
 def _flipped_half(x, y):
@@ -70,7 +71,7 @@ def main() -> int:
                         help="re-draw every kernel from this initializer (default: the layers' own, glorot_uniform)")
     parser.add_argument("--ema", type=float, metavar="MOMENTUM",
                         help="keep an exponential moving average of the weights and end on it (e.g. 0.995)")
-    parser.add_argument("--rows", type=int, help="train on the first N training rows only (a smoke run)")
+    parser.add_argument("--rows", type=int, help="train on a seeded N of the training rows only (a smoke run)")
     args = parser.parse_args()
 
     import keras
@@ -79,8 +80,10 @@ def main() -> int:
                      "label_smoothing")
     overrides = {k: getattr(args, k) for k in recipe_fields if getattr(args, k) is not None}
     spec = dataclasses.replace(MODELS[args.model], **overrides)
-    data = load_dataset(spec.dataset)
-    x_train, y_train = data.x_train[:args.rows], data.y_train[:args.rows]
+    data = training_data(spec.dataset)  # read a batch at a time, as train-export reads it
+    if args.rows:
+        data = data.subset({"train": args.rows})
+    preprocess = input_preprocess(spec)
 
     keras.utils.set_random_seed(SEED)
     alexnet = args.model.startswith("alexnet")
@@ -92,7 +95,7 @@ def main() -> int:
             if getattr(layer, "kernel", None) is not None:
                 layer.kernel.assign(initializer(layer.kernel.shape))
 
-    steps = math.ceil(len(x_train) / spec.batch_size)
+    steps = math.ceil(len(data.train) / spec.batch_size)
     optimizer = make_optimizer(spec, steps, spec.epochs)
     if args.ema:
         # Read by the optimizer when it builds its slots on the first step; fit's end then
@@ -101,7 +104,7 @@ def main() -> int:
     # Always the one-hot loss (label smoothing 0 included), as the rows of docs/training.md's table were run.
     model.compile(optimizer=optimizer, loss=smoothed_crossentropy(n_classes, spec.label_smoothing),
                   metrics=["accuracy"])
-    ds = train_pipeline(x_train, y_train, spec.batch_size, augment=False)
+    ds = train_pipeline(data.train, preprocess, spec.batch_size, augment=False)
     if args.flips:
         ds = ds.map(_flipped_half)
     if args.cutout:
@@ -110,7 +113,7 @@ def main() -> int:
     variant.update(flips=args.flips, cutout=args.cutout, init=args.init, ema=args.ema)
     if alexnet:
         variant["dropout"] = args.dropout
-    print(f"{spec.name}: {variant} on {len(x_train)} rows", flush=True)
+    print(f"{spec.name}: {variant} on {len(data.train)} rows", flush=True)
 
     start = time.perf_counter()
 
@@ -120,13 +123,14 @@ def main() -> int:
 
         def on_epoch_end(self, epoch, logs=None):
             dt = time.perf_counter() - self.t0
-            test = accuracy(model, data.x_test, data.y_test, binary=False)
+            test = accuracy(model, data.test, preprocess)
             print(f"epoch {epoch + 1}/{spec.epochs}: train acc {logs['accuracy']:.4f} "
                   f"val acc {logs['val_accuracy']:.4f} test acc {test:.4f} "
                   f"({dt:.0f} s; {time.perf_counter() - start:.0f} s in training)", flush=True)
 
-    fit_epochs(model, spec, ds, data, spec.epochs, [TestEachEpoch()])
-    test = accuracy(model, data.x_test, data.y_test, binary=False)
+    validation = split_batches(data.validation, preprocess, max(spec.batch_size, VALIDATION_BATCH))
+    fit_epochs(model, spec, ds, validation, spec.epochs, [TestEachEpoch()])
+    test = accuracy(model, data.test, preprocess)
     averaged = " (averaged weights)" if args.ema else ""
     print(f"final test accuracy {test:.2%}{averaged} after {time.perf_counter() - start:.0f} s", flush=True)
     return 0
