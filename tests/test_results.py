@@ -227,6 +227,12 @@ def test_latest_results(tmp_path):
     ]:
         (tmp_path / name).write_text("{}")
     assert latest_results(tmp_path).name == "bench-20261128-120000-10.json"
+    from infer_bench.results.store import paths
+
+    (tmp_path / "bench-by-hand.json").write_text("{}")  # unstamped: ranks below every stamped file
+    assert [p.name for p in paths(tmp_path, "bench")] == [
+        "bench-by-hand.json", "bench-20261127-235959-3.json", "bench-20261128-120000.json",
+        "bench-20261128-120000-2.json", "bench-20261128-120000-10.json"]
 
 
 def test_results_writer_folder_keeps_earlier_cases(tmp_path):

@@ -113,7 +113,10 @@ def check_index(check: CheckReport | None) -> CheckIndex | None:
 def accuracy_status(r: BenchResult, index: CheckIndex | None) -> tuple[bool, str, float | None]:
     """(qualifies, reason if not, accuracy delta in points) for one result under the accuracy rule.
 
-    ``index``: ``check_index`` of the check report, or None when there is none (fp32 only then).
+    ``r``: a ``BenchResult``, or anything else with its ``model``, ``format``,
+    ``quantization`` (the precision that ran) and ``runtime`` (a LoadGen result's
+    target, in ``scenario_decide``). ``index``: ``check_index`` of the check
+    report, or None when there is none (fp32 only then).
     """
     if r.format == "keras":
         return True, "", 0.0
@@ -137,6 +140,33 @@ def accuracy_status(r: BenchResult, index: CheckIndex | None) -> tuple[bool, str
     return True, "", delta
 
 
+def rank_within_accuracy(scored, index: CheckIndex | None, apply: bool = True) -> tuple[list, tuple | None]:
+    """([(item, value, delta)] that qualify, best first; (item, reason) of the first better-ranked one excluded).
+
+    ``scored``: ``[(item, value)]`` best first, each item as ``accuracy_status``
+    takes it. ``apply`` False lets every item qualify (a constraint without the rule).
+    """
+    qualifying, excluded = [], None
+    for r, v in scored:
+        ok, reason, delta = accuracy_status(r, index) if apply else (True, "", None)
+        if ok:
+            qualifying.append((r, v, delta))
+        elif excluded is None and not qualifying:
+            excluded = (r, reason)
+    # An fp32 choice made only because no check exists is not excluded-by-accuracy news.
+    if index is None and excluded is not None and excluded[0].quantization != "fp32":
+        excluded = (excluded[0], "no accuracy check")
+    return qualifying, excluded
+
+
+def nothing_qualifies(scored, index: CheckIndex | None) -> str:
+    """Why none of ``scored`` (``[(item, value)]``) may be chosen under the accuracy rule, in words."""
+    if index is None:
+        return f"no fp32 artifact measured; {NO_CHECK_NOTE}"
+    reasons = sorted({accuracy_status(r, index)[1] for r, _ in scored})
+    return f"no artifact is within {ACCURACY_WINDOW_PTS:g} point of Keras accuracy ({'; '.join(reasons)})"
+
+
 # --- choosing -----------------------------------------------------------------------------------
 
 
@@ -156,7 +186,7 @@ def _reference(results, model: str, device: str, batch_size: int | None) -> Benc
     return max(refs, key=_throughput) if refs else None
 
 
-def _ratio_words(ref_value: float, value: float, higher_is_better: bool, ref_name: str) -> str:
+def ratio_words(ref_value: float, value: float, higher_is_better: bool, ref_name: str) -> str:
     """"13.9x faster than model.predict" (times and rates alike), "same speed as ..."."""
     words = compare_speed(ref_value, value, higher_is_better)
     return f"same speed as {ref_name}" if words == "same" else f"{words} than {ref_name}"
@@ -173,14 +203,14 @@ def _why(c: Constraint, best: BenchResult, value: float, results, delta: float |
         if ref is not None and not is_reference(best):
             ref_value = c.metric(ref)
             numbers["reference"] = ref_value
-            text += ", " + _ratio_words(ref_value, value, False, ref_name)
+            text += ", " + ratio_words(ref_value, value, False, ref_name)
         parts.append(text)
     elif c.key == "throughput":
         ref = _reference(results, best.model, c.device, None)
         text = f"{_num(value)} rows/s at batch {best.batch_size}"
         if ref is not None and ref is not best:
             numbers["reference"] = ref.throughput_rows_per_s
-            text += (", " + _ratio_words(ref.throughput_rows_per_s, value, True, ref_name)
+            text += (", " + ratio_words(ref.throughput_rows_per_s, value, True, ref_name)
                      + f" at its best batch ({ref.batch_size})")
         parts.append(text)
     elif c.key == "smallest":
@@ -199,18 +229,14 @@ def _why(c: Constraint, best: BenchResult, value: float, results, delta: float |
         text = f"{_num(value)} ms (load {_num(best.load_ms)} + first call {_num(best.first_inference_ms)})"
         if ref is not None and ref is not best:
             numbers["reference"] = _cold_ms(ref)
-            text += ", " + _ratio_words(_cold_ms(ref), value, False, "loading the .keras model for model.predict")
+            text += ", " + ratio_words(_cold_ms(ref), value, False, "loading the .keras model for model.predict")
         parts.append(text)
     numbers["p50_ms"] = _p50(best)
     numbers["p99_ms"] = _p99(best)
     numbers["throughput_rows_per_s"] = best.throughput_rows_per_s
     if best.bytes is not None:
         numbers["bytes"] = best.bytes
-    if delta is not None:
-        numbers["accuracy_delta_pts"] = delta
-        parts.append(f"accuracy {delta:+.2f} pts")
-    elif no_check:
-        parts.append(NO_CHECK_NOTE)
+    parts += accuracy_words(delta, no_check, numbers)
     if excluded is not None:
         r, reason = excluded
         parts.append(f"{c.better} but excluded: {_short(r)} "
@@ -218,6 +244,14 @@ def _why(c: Constraint, best: BenchResult, value: float, results, delta: float |
     if best.warnings:
         parts.append("note: " + "; ".join(best.warnings))
     return "; ".join(parts), numbers
+
+
+def accuracy_words(delta: float | None, no_check: bool, numbers: dict) -> list[str]:
+    """["accuracy -0.30 pts"] (the delta kept in ``numbers``), [the fp32-only note] without a check, else []."""
+    if delta is not None:
+        numbers["accuracy_delta_pts"] = delta
+        return [f"accuracy {delta:+.2f} pts"]
+    return [NO_CHECK_NOTE] if no_check else []
 
 
 def _rank_key(c: Constraint):
@@ -239,23 +273,10 @@ def _decide_one(c: Constraint, model: str, results, index, environment) -> Decis
     key = _rank_key(c)
     scored.sort(key=key)
     no_check = index is None
-    qualifying, excluded = [], None
-    for r, v in scored:
-        ok, reason, delta = accuracy_status(r, index) if c.within_accuracy else (True, "", None)
-        if ok:
-            qualifying.append((r, v, delta))
-        elif excluded is None and not qualifying:
-            excluded = (r, reason)
+    qualifying, excluded = rank_within_accuracy(scored, index, c.within_accuracy)
     if not qualifying:
-        reasons = sorted({accuracy_status(r, index)[1] for r, _ in scored})
-        why = f"no artifact is within {ACCURACY_WINDOW_PTS:g} point of Keras accuracy ({'; '.join(reasons)})"
-        if no_check:
-            why = f"no fp32 artifact measured; {NO_CHECK_NOTE}"
-        return Decision(model, c.text, "none", {}, why)
+        return Decision(model, c.text, "none", {}, nothing_qualifies(scored, index))
     best, value, delta = qualifying[0]
-    # An fp32 choice made only because no check exists is not excluded-by-accuracy news.
-    if no_check and excluded is not None and excluded[0].quantization != "fp32":
-        excluded = (excluded[0], "no accuracy check")
     why, numbers = _why(c, best, value, results, delta, no_check, excluded)
     return Decision(model, c.text, _label(best), numbers, why)
 

@@ -1,7 +1,8 @@
 """``infer-bench report``: one Markdown page from what is on disk, with its figures.
 
 Reads the newest ``bench-*.json`` (required), the newest ``check-*.json``,
-``explain-*.json`` and ``scenario-*.json`` (optional) from the results folder and the export manifest
+``explain-*.json`` and ``scenario-*.json`` (optional) from the results folder, every
+``scenario-*.json`` of the same machine setup (the decision table's LoadGen rows), and the export manifest
 (optional), and writes ``OUT/report.md`` plus ``OUT/figures/*.png``. A missing
 optional input becomes a short section that names the command that makes it;
 no number is ever filled in. An explanation measured on another machine setup
@@ -27,7 +28,7 @@ from ..results.store import latest
 from . import figures
 from .fleet import is_fleet_file, write_fleet_report
 from .int8 import int8_section, layer_sqnr
-from .scenario import CMD_SCENARIO, copy_search_figure, scenario_section
+from .scenario import CMD_SCENARIO, copy_search_figure, load_scenarios, scenario_section
 from .sections import (CMD_BENCH, CMD_CHECK, CMD_EXPLAIN, CMD_TRAIN_EXPORT, accuracy_section, decision_section,
                        explain_section, latency_section, machine_section, training_section)
 
@@ -145,6 +146,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
             log(f"report: {explain_problem}; leaving its section and figures out")
             explain = None
     scenario, scenario_path, scenario_problem = load_optional(results_dir, latest_scenario, load_scenario, log)
+    scenarios = load_scenarios(results_dir, results_file.environment, log)  # all of them: the decision rows
     manifest, manifest_problem = _load_manifest(exported, log)
     if check is None:
         log(f"report: no accuracy check in {results_dir}; run {CMD_CHECK} for the accuracy sections")
@@ -164,12 +166,13 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     if manifest is not None and any(info.get("quick") for info in manifest.models.values()):
         lines += [f"> **Note:** `{exported}` holds `--quick` smoke models: timings are real, accuracies are not.", ""]
     lines += machine_section(results_file)
-    lines += decision_section(results_file, check)
+    lines += decision_section(results_file, check, scenarios)
     lines += latency_section(results, figs, out_dir)
     lines += accuracy_section(check, check_path, check_problem)
     lines += int8_section(check, figs.get("int8_layers"), out_dir)
     lines += explain_section(explain, explain_path, explain_problem, results, figs, out_dir)
-    lines += scenario_section(scenario, scenario_path, scenario_problem, results_file, scenario_figure, out_dir)
+    lines += scenario_section(scenario, scenario_path, scenario_problem, results_file, scenario_figure, out_dir,
+                              scenarios)
     lines += training_section(exported, manifest, manifest_problem, bench_models, curves, out_dir)
     has_manifest = manifest is not None and bool(manifest.models)
     lines += ["## Inputs", "",

@@ -18,6 +18,7 @@ from ..results.explain import Explanation
 from . import figures
 from .decide import ACCURACY_WINDOW_PTS, DECISION_HEADERS, decide, decision_rows
 from .markdown import image, md_table, missing
+from .scenario_decide import ScenarioInputs, merge_by_model, rows_note, scenario_decisions
 from .tables import (LATENCY_HEADERS, MODEL_BEST_BATCH_HEADERS, latency_rows, model_best_batch_rows,
                      skipped_summary)
 from .wording import is_number, number, percent, ratio, si
@@ -78,8 +79,10 @@ def machine_section(results_file: ResultsFile) -> list[str]:
     return ["## Machine", "", md_table(rows, ["", ""]), ""]
 
 
-def decision_section(results_file: ResultsFile, check: CheckReport | None) -> list[str]:
-    """The deployment decision table, with the accuracy rule it applied (or why it could not)."""
+def decision_section(results_file: ResultsFile, check: CheckReport | None,
+                     scenarios: ScenarioInputs | None = None) -> list[str]:
+    """The deployment decision table, with the accuracy rule it applied (or why it could not), and
+    each model's LoadGen rows from ``scenarios`` (None: no LoadGen rows, nothing said of them)."""
     lines = ["## Deployment decisions", ""]
     if check is None:
         lines.append(f"No accuracy check found, so the accuracy constraint cannot be applied: every choice "
@@ -89,7 +92,11 @@ def decision_section(results_file: ResultsFile, check: CheckReport | None) -> li
                      f"{ACCURACY_WINDOW_PTS:g} accuracy point against its Keras model (the .keras model itself "
                      "always qualifies; an artifact the check did not cover does not). CPU rows compare "
                      "CPU results only.")
-    lines += ["", md_table(decision_rows(decide(results_file, check)), DECISION_HEADERS), ""]
+    decisions = decide(results_file, check)
+    if scenarios is not None:
+        decisions = merge_by_model(decisions, scenario_decisions(scenarios, results_file, check))
+        lines += ["", rows_note(scenarios)]
+    lines += ["", md_table(decision_rows(decisions), DECISION_HEADERS), ""]
     return lines
 
 

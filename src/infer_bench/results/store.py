@@ -122,15 +122,13 @@ def write(data: dict, kind: str, created: str, folder: str | os.PathLike, json_p
     return write_stamped(folder, kind, data, created)
 
 
-def latest(folder: str | os.PathLike, kind: str) -> Path | None:
-    """The newest ``KIND-YYYYMMDD-HHMMSS[-N].json`` in ``folder`` by the time in its name.
-
-    Files named ``KIND-*.json`` otherwise are ranked by modification time,
-    after every time-stamped one. None when there is none.
-    """
+def paths(folder: str | os.PathLike, kind: str) -> list[Path]:
+    """Every ``KIND-*.json`` in ``folder``, oldest first: names without the ``KIND-YYYYMMDD-HHMMSS[-N]``
+    stamp by modification time, then the time-stamped ones by the time in their name (``-N``
+    suffixes in number order). A stamped file always ranks above an unstamped one."""
     folder = Path(folder)
     if not folder.is_dir():
-        return None
+        return []
     pattern = re.compile(rf"^{re.escape(kind)}-(\d{{8}}-\d{{6}})(?:-(\d+))?\.json$")
     stamped, other = [], []
     for p in folder.glob(f"{kind}-*.json"):
@@ -142,9 +140,13 @@ def latest(folder: str | os.PathLike, kind: str) -> Path | None:
             stamped.append((m.group(1), int(m.group(2) or 1), p))
         else:
             other.append((p.stat().st_mtime, p.name, p))
-    if stamped:
-        return max(stamped)[2]
-    return max(other)[2] if other else None
+    return [p for *_, p in sorted(other)] + [p for *_, p in sorted(stamped)]
+
+
+def latest(folder: str | os.PathLike, kind: str) -> Path | None:
+    """The newest ``KIND-*.json`` in ``folder`` as ``paths`` ranks them; None when there is none."""
+    found = paths(folder, kind)
+    return found[-1] if found else None
 
 
 def read(path: str | os.PathLike, versions, what: str, regenerate: str) -> dict:
