@@ -20,10 +20,9 @@ import math
 import sys
 import time
 
-from infer_bench.data.stream import split_batches
 from infer_bench.models import MODELS
-from infer_bench.train import (OPTIMIZERS, SEED, VALIDATION_BATCH, accuracy, fit_epochs, input_preprocess,
-                               make_optimizer, smoothed_crossentropy, train_pipeline)
+from infer_bench.train import (OPTIMIZERS, SEED, accuracy, fit_epochs, input_preprocess, make_optimizer,
+                               smoothed_crossentropy, train_pipeline, validation_pipeline)
 from infer_bench.train_export import training_data
 
 
@@ -128,8 +127,8 @@ def main() -> int:
                   f"val acc {logs['val_accuracy']:.4f} test acc {test:.4f} "
                   f"({dt:.0f} s; {time.perf_counter() - start:.0f} s in training)", flush=True)
 
-    validation = split_batches(data.validation, preprocess, max(spec.batch_size, VALIDATION_BATCH))
-    fit_epochs(model, spec, ds, validation, spec.epochs, [TestEachEpoch()])
+    fit_epochs(model, spec, ds, validation_pipeline(data.validation, preprocess, spec), spec.epochs,
+               [TestEachEpoch()])
     test = accuracy(model, data.test, preprocess)
     averaged = " (averaged weights)" if args.ema else ""
     print(f"final test accuracy {test:.2%}{averaged} after {time.perf_counter() - start:.0f} s", flush=True)

@@ -16,14 +16,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from infer_bench.data import open_data
 from infer_bench.data.preprocess import Preprocess
-from infer_bench.data.stream import split_batches
+from infer_bench.data.stream import first_pass_length_quiet, split_batches
 from infer_bench.errors import InferBenchError
 
 
@@ -51,11 +50,9 @@ def main() -> int:
     preprocess = Preprocess(args.size, args.size, 3, "none")  # the model rescales its input itself
     split = source.train
     # The package's own streamed pipeline: a batch of images decoded at a time, reshuffled each epoch.
-    # Keras cannot know a streamed pass's length in advance (unreadable files are dropped), so it
-    # counts the first pass and would warn that the input "ran out of data" when it ends: it did not.
-    warnings.filterwarnings("ignore", message="Your input ran out of data")
-    model.fit(split_batches(split, preprocess, args.batch, shuffle_seed=0), epochs=args.epochs, verbose=2,
-              shuffle=False)
+    with first_pass_length_quiet():
+        model.fit(split_batches(split, preprocess, args.batch, shuffle_seed=0), epochs=args.epochs, verbose=2,
+                  shuffle=False)
     x, y = split.sample(min(256, len(split)), preprocess, seed=1)
     accuracy = float(np.mean(np.argmax(model.predict(x, verbose=0), axis=1) == y))
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,10 +24,10 @@ from .errors import InferBenchError
 from .explain import run_explain
 from .export.calibration import CALIBRATION_IMAGES
 from .models import MODELS
-from .present.decide import DECISION_HEADERS, decide, decision_rows
+from .present.decide import DECISION_HEADERS, decision_rows
 from .present.report import write_report
 from .present.scenario import load_scenarios
-from .present.scenario_decide import merge_by_model, scenario_decisions
+from .present.scenario_decide import all_decisions
 from .results import ResultsWriter
 from .train_export import Plan as TrainExportPlan, run_train_export
 from .user_export import ExportPlan, run_export
@@ -156,9 +156,7 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
     # With `infer-bench scenario` records of this machine in the results folder, their LoadGen rows
     # (most requests per second under a p99 bound, most rows per second offline) join the table.
     scenarios = load_scenarios(plan.results_dir, writer.results_file.environment, log=lambda line: None)
-    decisions = merge_by_model(decide(writer.results_file, report),
-                               scenario_decisions(scenarios, writer.results_file, report))
-    decisions = [d for d in decisions if d.model in models]
+    decisions = [d for d in all_decisions(writer.results_file, report, scenarios) if d.model in models]
     log("\nDeployment decisions (every choice passed `check` and lost at most 1 accuracy point):")
     log(tabulate(decision_rows(decisions), headers=DECISION_HEADERS, tablefmt="github"))
     if failed:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import time
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -13,7 +11,7 @@ from typing import Callable
 import numpy as np
 
 from .data import DataSource, ImageSplit, Preprocess
-from .data.stream import split_batches
+from .data.stream import first_pass_length_quiet, split_batches
 from .datacheck import check_training_data, explained_fit_errors
 from .errors import InferBenchError, unknown_name
 from .fsutil import atomic_path
@@ -131,17 +129,9 @@ def train_pipeline(split: ImageSplit, preprocess: Preprocess, batch_size: int, a
                          augment=augmentation() if augment else None)
 
 
-@contextlib.contextmanager
-def _length_learnt_in_the_first_pass():
-    """Silence Keras' "Your input ran out of data" at the end of a streamed split's first pass.
-
-    The streamed batches have no length Keras can read in advance (a batch of unreadable
-    files is dropped), so Keras counts the first pass and warns when it ends, as if the
-    data had run short. It had not: every row was read once, as asked.
-    """
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
-        yield
+def validation_pipeline(split: ImageSplit, preprocess: Preprocess, spec: ModelSpec):
+    """``split`` in order, in forward-only batches: larger than training's, fewer and better-filled kernel calls."""
+    return split_batches(split, preprocess, max(spec.batch_size, VALIDATION_BATCH))
 
 
 def fit_epochs(model, spec: ModelSpec, train_ds, val_ds, epochs: int, callbacks: list) -> None:
@@ -151,7 +141,7 @@ def fit_epochs(model, spec: ModelSpec, train_ds, val_ds, epochs: int, callbacks:
     # dataset's element spec: the training order is untouched).
     train_ds = check_training_data(train_ds, model, f"{spec.name}'s training data")
     # shuffle=False: the tf.data pipeline already reshuffles every epoch (seeded).
-    with explained_fit_errors(spec.name), _length_learnt_in_the_first_pass():
+    with explained_fit_errors(spec.name), first_pass_length_quiet():
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, verbose=0, shuffle=False, callbacks=callbacks)
 
 
@@ -163,7 +153,7 @@ def accuracy(model, split: ImageSplit, preprocess: Preprocess, batch_size: int =
     ``predict`` per batch: each call traces a new function (a retracing warning per
     model), and under MirroredStrategy ``predict_on_batch`` returned a row per replica.
     """
-    with _length_learnt_in_the_first_pass():
+    with first_pass_length_quiet():
         return float(model.evaluate(split_batches(split, preprocess, batch_size), verbose=0,
                                     return_dict=True)["accuracy"])
 
@@ -230,8 +220,7 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
         compile_model(model, spec, steps, epochs)
     preprocess = input_preprocess(spec)
     train_ds = train_pipeline(data.train, preprocess, global_batch, spec.augment)
-    # Validation only runs forward, so it takes a larger batch: fewer, better-filled kernel calls.
-    val_ds = split_batches(data.validation, preprocess, max(spec.batch_size, VALIDATION_BATCH))
+    val_ds = validation_pipeline(data.validation, preprocess, spec)
     start = time.perf_counter()
     curves: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
 

@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from .data import DataSource, Preprocess, open_data
+from .data import DataSource, open_data
 from .export import ARTIFACTS, ExportContext, artifact_filename
 from .environment import package_versions
 from .export.calibration import calibration_images
@@ -202,7 +202,6 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
         try:
             kind.make(ctx, path)
         except ArtifactError as exc:
-            release_freed_heap()
             # One artifact that cannot be made (e.g. a calibration that fails on this model) must
             # not cost the others: it is recorded in the manifest, said, and the rest are exported.
             info.setdefault("export_failures", {})[label_key] = exc.problem
@@ -210,6 +209,8 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
             manifest.save()
             progress.step(f"{label} FAILED, left out: {exc}")
             continue
+        finally:
+            release_freed_heap()  # an export's gigabyte, freed, must not raise the next one's starting point
         failures = info.get("export_failures")
         if failures is not None:  # made now: an earlier failure of this artifact is over
             failures.pop(label_key, None)
@@ -221,7 +222,6 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
                                output_shape=list(model.output_shape), source_sha256=sha,
                                source_test_accuracy=source_accuracy, quick=quick, recipe=kind.recipe))
         manifest.save()
-        release_freed_heap()  # an export's gigabyte, freed, must not raise the next one's starting point
         progress.step(f"{label} written ({manifest.artifacts[key].bytes / 1e6:.2f} MB, "
                       f"{time.perf_counter() - t0:.1f} s)")
     manifest.save()

@@ -12,6 +12,8 @@ an AlexNet training step takes there.
 
 from __future__ import annotations
 
+import contextlib
+import warnings
 from typing import Callable
 
 import numpy as np
@@ -62,3 +64,16 @@ def split_batches(split: ImageSplit, preprocess: Preprocess, batch_size: int, *,
     options = tf.data.Options()
     options.autotune.enabled = False
     return ds.prefetch(prefetch).with_options(options)
+
+
+@contextlib.contextmanager
+def first_pass_length_quiet():
+    """Silence Keras' "Your input ran out of data" at the end of a streamed split's first pass.
+
+    ``split_batches`` has no length Keras can read in advance (a batch of unreadable files is
+    dropped), so Keras counts the first pass and warns when it ends, as if the data had run
+    short. It had not: every row was read once, as asked. Wrap ``fit``/``evaluate`` in this.
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Your input ran out of data", category=UserWarning)
+        yield

@@ -26,7 +26,7 @@ from ..results.check import CheckReport
 from ..results.machine import machine_differences
 from ..results.scenario import ScenarioRecord, ScenarioRun
 from ..scenario.sut import PoolConfig
-from .decide import (ACCURACY_WINDOW_PTS, Decision, accuracy_words, check_index, nothing_qualifies,
+from .decide import (ACCURACY_WINDOW_PTS, Decision, accuracy_words, check_index, decide, nothing_qualifies,
                      rank_within_accuracy, ratio_words)
 from .wording import short_number as _num
 
@@ -289,6 +289,15 @@ def scenario_decisions(inputs: ScenarioInputs, results, check: CheckReport | Non
     order = sorted(rows, key=lambda k: (models.index(k.model), k.device, k.slo_ms is None, k.slo_ms or 0.0))
     index = check_index(check)
     return [_decide_row(k, rows[k], rs, index) for k in order]
+
+
+def all_decisions(results_file, check: CheckReport | None, scenarios: ScenarioInputs | None) -> list[Decision]:
+    """The bench decisions (``decide``), each model's LoadGen rows from ``scenarios`` right after its own
+    (None: bench rows only)."""
+    decisions = decide(results_file, check)
+    if scenarios is None:
+        return decisions
+    return merge_by_model(decisions, scenario_decisions(scenarios, results_file, check))
 
 
 def merge_by_model(decisions: list[Decision], extra: list[Decision]) -> list[Decision]:

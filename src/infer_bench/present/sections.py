@@ -16,9 +16,9 @@ from ..results.bench import BenchResult, ResultsFile
 from ..results.check import CheckReport
 from ..results.explain import Explanation
 from . import figures
-from .decide import ACCURACY_WINDOW_PTS, DECISION_HEADERS, decide, decision_rows
+from .decide import ACCURACY_WINDOW_PTS, DECISION_HEADERS, decision_rows
 from .markdown import image, md_table, missing
-from .scenario_decide import ScenarioInputs, merge_by_model, rows_note, scenario_decisions
+from .scenario_decide import ScenarioInputs, all_decisions, rows_note
 from .tables import (LATENCY_HEADERS, MODEL_BEST_BATCH_HEADERS, latency_rows, model_best_batch_rows,
                      skipped_summary)
 from .wording import is_number, number, percent, ratio, si
@@ -92,9 +92,8 @@ def decision_section(results_file: ResultsFile, check: CheckReport | None,
                      f"{ACCURACY_WINDOW_PTS:g} accuracy point against its Keras model (the .keras model itself "
                      "always qualifies; an artifact the check did not cover does not). CPU rows compare "
                      "CPU results only.")
-    decisions = decide(results_file, check)
+    decisions = all_decisions(results_file, check, scenarios)
     if scenarios is not None:
-        decisions = merge_by_model(decisions, scenario_decisions(scenarios, results_file, check))
         lines += ["", rows_note(scenarios)]
     lines += ["", md_table(decision_rows(decisions), DECISION_HEADERS), ""]
     return lines
