@@ -193,38 +193,50 @@ def run_case(case: Case, plan: BenchPlan, inputs_cache: dict, log: Callable[[str
         return [BenchResult.skipped_case(**meta, runtime=case.runtime, device=case.device, batch_size=b, reason=reason)
                 for b in plan.batch_sizes]
 
-    runtime = get_runtime(case.runtime)
-    if case.device not in runtime_devices(runtime):
-        return skipped(f"{case.device.upper()} unavailable: {case.runtime} runs on "
-                       f"{', '.join(runtime_devices(runtime))} only")
-    if case.device == "cuda":
-        reason = cuda_available_reason(case.runtime)
-        if reason:
-            return skipped(f"CUDA unavailable: {reason}")
-    if case.precision is not None:
-        reason = runtime.unavailable_reason(case.precision)  # decided from the CPU, before loading anything
-        if reason:
-            return skipped(reason)
+    reason = case_skip_reason(case)
+    if reason:
+        return skipped(reason)
     try:
         return _measure_case(case, plan, inputs_cache, meta)
     except PrecisionUnavailable as exc:  # compiled, but the runtime executed another precision
         return skipped(exc.problem)
 
 
+def case_skip_reason(case: Case) -> str | None:
+    """Why ``case`` cannot run here, decided before loading anything (device, CUDA, precision); None: it can."""
+    runtime = get_runtime(case.runtime)
+    if case.device not in runtime_devices(runtime):
+        return f"{case.device.upper()} unavailable: {case.runtime} runs on {', '.join(runtime_devices(runtime))} only"
+    if case.device == "cuda":
+        reason = cuda_available_reason(case.runtime)
+        if reason:
+            return f"CUDA unavailable: {reason}"
+    if case.precision is not None:
+        return runtime.unavailable_reason(case.precision)  # decided from the CPU
+    return None
+
+
+def case_rotation(case: Case, plan: BenchPlan, inputs_cache: dict) -> InputRotation:
+    """The real test images ``case`` is timed on (its model's dataset, or ``plan.dataset``).
+
+    A user's own --artifact file has no manifest entry: one untimed load tells its input shape first.
+    """
+    inputs = InputSpec(plan.dataset) if plan.dataset else case.inputs
+    input_shape = case.entry.input_shape or None
+    if inputs is None or not input_shape:
+        probe = get_runtime(case.runtime).load(case.path, plan.load_options(case.device, case.precision))
+        input_shape = probe.input_shape
+        inputs = inputs or InputSpec(dataset_for_shape(input_shape[1:], str(case.path)))
+        probe.close()
+    return input_rotation(inputs, plan.data_dir, inputs_cache, input_shape, plan.adapt)
+
+
 def _measure_case(case: Case, plan: BenchPlan, inputs_cache: dict, meta: dict) -> list[BenchResult]:
     e = case.entry
     runtime = get_runtime(case.runtime)
     options = plan.load_options(case.device, case.precision)
-    # Data is loaded before the cold start so it is not mixed into the load time. A user's own
-    # --artifact file has no manifest entry: one untimed load tells its input shape first.
-    inputs = InputSpec(plan.dataset) if plan.dataset else case.inputs
-    input_shape = e.input_shape or None
-    if inputs is None or not input_shape:
-        probe = runtime.load(case.path, options)
-        input_shape = probe.input_shape
-        inputs = inputs or InputSpec(dataset_for_shape(input_shape[1:], str(case.path)))
-        probe.close()
-    rotation = input_rotation(inputs, plan.data_dir, inputs_cache, input_shape, plan.adapt)
+    # Data is loaded before the cold start so it is not mixed into the load time.
+    rotation = case_rotation(case, plan, inputs_cache)
     cold = measure_cold_start(lambda: runtime.load(case.path, options), rotation, plan.batch_sizes[0])
     session = cold.session
     out = []

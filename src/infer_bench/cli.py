@@ -25,7 +25,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from tabulate import tabulate  # noqa: E402
 
-from .bench import BenchPlan, run_bench  # noqa: E402
+from .bench import DEFAULT_BATCH_SIZES, BenchPlan, run_bench  # noqa: E402
 from .check import format_table, parse_overrides, run_check, save_check, tolerances_with_overrides  # noqa: E402
 from .cli_args import build_parser as parser_for  # noqa: E402
 from .environment import capture_environment  # noqa: E402
@@ -42,11 +42,15 @@ from .present.report import write_report  # noqa: E402
 from .present.tables import (BEST_BATCH_HEADERS, LATENCY_HEADERS, best_batch_rows, latency_rows,  # noqa: E402
                              skipped_summary)
 from .regress import REGRESS_HEADERS, outcome_rows, run_regress, verdict_lines  # noqa: E402
+from .present.sweep import (SWEEP_HEADERS, by_variant as sweep_by_variant, skipped_lines as sweep_skipped_lines,  # noqa: E402
+                            sweep_rows, sweep_sentence, variant_label)
 from .results import ResultsWriter  # noqa: E402
+from .results.sweep import SweepWriter  # noqa: E402
 from .runtimes.devices import configure_tensorflow  # noqa: E402
 from .scenario.figure import draw_search  # noqa: E402
 from .scenario.runner import run_scenario, run_search  # noqa: E402
 from .scenario.table import format_record  # noqa: E402
+from .sweep import DEFAULT_SWEEP_BATCH_SIZES, SweepPlan, run_sweep  # noqa: E402
 from .train_export import Plan as TrainExportPlan, artifact_table, run_train_export  # noqa: E402
 from .present.calibration import draw_study, format_study  # noqa: E402
 from .quant.calibration_study import StudyPlan, parse_sizes, run_calibration_study  # noqa: E402
@@ -122,16 +126,25 @@ def run_run_command(plan: RunPlan) -> int:
 # --- bench ----------------------------------------------------------------------------------------
 
 
-def plan_bench(args) -> BenchPlan:
-    """``bench`` options as a plan; the exports it needs must exist."""
+def plan_bench(args) -> BenchPlan | SweepPlan | FleetPlan:
+    """``bench`` options as a plan (a sweep plan with --sweep); the exports it needs must exist."""
+    if (args.sessions or args.sweep_threads) and not args.sweep:
+        raise InferBenchError("--sessions and --sweep-threads set the layouts of a sweep.",
+                              "add --sweep, or drop them to time the batch matrix.")
+    if args.sweep and args.ray is not None:
+        raise InferBenchError("--sweep runs on this machine only, not with --ray.",
+                              "drop --ray, or run `infer-bench bench --sweep` on each target.")
+    batch_sizes = args.batch_sizes or list(DEFAULT_SWEEP_BATCH_SIZES if args.sweep else DEFAULT_BATCH_SIZES)
     plan = BenchPlan(exported=args.exported, models=args.models, formats=args.formats,
                      quantizations=args.quantizations, runtimes=args.runtimes, devices=args.devices,
-                     batch_sizes=args.batch_sizes, min_time_s=args.min_time, threads=args.threads,
+                     batch_sizes=batch_sizes, min_time_s=args.min_time, threads=args.threads,
                      artifacts=args.artifact, data_dir=args.data_dir, dataset=args.dataset, adapt=args.adapt,
                      unsafe_keras=args.unsafe_keras, json_path=args.json, results_dir=args.results_dir,
                      table_format=args.table_format)
     if not plan.artifacts or plan.models:
         require_exports(plan.exported, plan.models, "`infer-bench bench`")
+    if args.sweep:
+        return SweepPlan(plan, tuple(args.sessions), tuple(args.sweep_threads))
     if args.ray is not None:  # the same plan, sent to a Ray cluster's labelled nodes (fleet/)
         return FleetPlan(plan, args.ray, tuple(args.targets), args.unschedulable_after)
     return plan
@@ -141,6 +154,8 @@ def run_bench_command(plan: BenchPlan) -> int:
     """Benchmark every case, then print the latency tables and where the results are."""
     if isinstance(plan, FleetPlan):
         return run_fleet_command(plan)
+    if isinstance(plan, SweepPlan):
+        return run_sweep_command(plan)
     writer = ResultsWriter(plan.json_path or plan.results_dir, capture_environment(plan.threads))
     try:
         results = run_bench(plan, writer.results_file.environment, writer)
@@ -158,6 +173,26 @@ def run_bench_command(plan: BenchPlan) -> int:
         print(line)
     print("\nThroughput-optimal batch size per variant:")
     print(tabulate(best_batch_rows(results), headers=BEST_BATCH_HEADERS, tablefmt=fmt))
+    print(f"\nResults: {writer.path}")
+    return 0
+
+
+def run_sweep_command(plan: SweepPlan) -> int:
+    """Sweep every case over its layouts, then print one table and one sentence per case."""
+    writer = SweepWriter(plan.bench.results_dir, plan.bench.json_path, capture_environment(None))
+    try:
+        points = run_sweep(plan, writer)
+    except BaseException as exc:
+        if was_interrupted(exc) and writer.path:
+            print(f"\nInterrupted: the finished cases are kept in {writer.path}; the unfinished one was dropped.",
+                  file=sys.stderr)
+        raise
+    for variant_points in sweep_by_variant(points).values():
+        print(f"\n{variant_label(variant_points)}:")
+        print(tabulate(sweep_rows(variant_points), headers=SWEEP_HEADERS, tablefmt=plan.bench.table_format))
+        print(sweep_sentence(variant_points))
+    for line in sweep_skipped_lines(points):
+        print(line)
     print(f"\nResults: {writer.path}")
     return 0
 

@@ -81,11 +81,19 @@ def _add_bench(sub) -> argparse.ArgumentParser:
                    help=f"only these runtimes ({', '.join(RUNTIMES)})")
     p.add_argument("--devices", type=csv, default=["cpu"], metavar="cpu,cuda",
                    help=f"devices (default: cpu; any of {', '.join(DEVICES)})")
-    p.add_argument("--batch-sizes", type=_ints, default=list(DEFAULT_BATCH_SIZES),
-                   metavar="1,8,32,128", help="batch sizes to sweep (default: 1,8,32,128)")
+    p.add_argument("--batch-sizes", type=_ints, default=None,
+                   metavar="1,8,32,128", help="batch sizes to sweep (default: 1,8,32,128; with --sweep: 1)")
     p.add_argument("--min-time", type=float, default=DEFAULT_MIN_TIME_S, metavar="S",
                    help=f"minimum timed seconds per batch size (default: {DEFAULT_MIN_TIME_S:g})")
     p.add_argument("--threads", type=int, default=None, help="intra-op threads for every CPU runtime (default: all cores)")
+    p.add_argument("--sweep", action="store_true",
+                   help="instead of the batch matrix: each case with k sessions of t threads running at once, "
+                        "latency and rows/s per layout (results/sweep-<time>.json; docs/benchmarking.md)")
+    p.add_argument("--sessions", type=_ints, default=[], metavar="1,2",
+                   help="with --sweep: concurrent sessions to try (OpenVINO: streams; default 1, 2, 4 ... cores)")
+    p.add_argument("--sweep-threads", type=_ints, default=[], metavar="1,2",
+                   help="with --sweep: intra-op threads per session to try (default 1, 2, 4 ... cores; "
+                        "without both lists, only layouts that fit the cores)")
     p.add_argument("--artifact", type=Path, action="append", default=[], metavar="PATH",
                    help="also benchmark this .keras/.onnx/.tflite file or SavedModel / OpenVINO IR folder (repeatable)")
     _data_dir(p)

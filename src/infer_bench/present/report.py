@@ -25,6 +25,8 @@ from ..results.explain import Explanation, latest_explanation, load_explanation
 from ..results.machine import machine_differences
 from ..results.scenario import latest_scenario, load_scenario
 from ..results.store import latest
+from ..results.sweep import latest_sweep, load_sweep
+from .sweep import by_variant, draw_sweep, other_setup, sweep_section
 from . import figures
 from .fleet import is_fleet_file, write_fleet_report
 from .int8 import int8_section, layer_sqnr
@@ -147,6 +149,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
             explain = None
     scenario, scenario_path, scenario_problem = load_optional(results_dir, latest_scenario, load_scenario, log)
     scenarios = load_scenarios(results_dir, results_file.environment, log)  # all of them: the decision rows
+    sweep, sweep_path, sweep_problem = load_optional(results_dir, latest_sweep, load_sweep, log)
     manifest, manifest_problem = _load_manifest(exported, log)
     if check is None:
         log(f"report: no accuracy check in {results_dir}; run {CMD_CHECK} for the accuracy sections")
@@ -156,6 +159,10 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     fig_dir = out_dir / FIGURES_DIR
     figs, curves = _draw_all(results, explain, exported, manifest, fig_dir, log, check)
     scenario_figure = copy_search_figure(scenario_path if scenario is not None else None, fig_dir)
+    sweep_figure = None
+    if sweep is not None and by_variant(sweep.points) and not other_setup(sweep.environment, results_file.environment):
+        _draw(figs, "sweep", draw_sweep, sweep.points, fig_dir / "threads-sessions.png", log=log)
+        sweep_figure = figs.get("sweep")
 
     bench_models = list(dict.fromkeys(r.model for r in results))
     measured = sum(1 for r in results if not r.skipped)
@@ -173,6 +180,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
     lines += explain_section(explain, explain_path, explain_problem, results, figs, out_dir)
     lines += scenario_section(scenario, scenario_path, scenario_problem, results_file, scenario_figure, out_dir,
                               scenarios)
+    lines += sweep_section(sweep, sweep_path, sweep_problem, results_file.environment, sweep_figure, out_dir)
     lines += training_section(exported, manifest, manifest_problem, bench_models, curves, out_dir)
     has_manifest = manifest is not None and bool(manifest.models)
     lines += ["## Inputs", "",
@@ -180,6 +188,7 @@ def write_report(exported: Path, results_dir: Path, out_dir: Path = Path("report
               f"- accuracy check: {f'`{check_path}`' if check_path else f'none (run {CMD_CHECK})'}",
               f"- explanation: {f'`{explain_path}`' if explain_path else f'none (run {CMD_EXPLAIN})'}",
               f"- LoadGen scenario: {f'`{scenario_path}`' if scenario_path else f'none (run {CMD_SCENARIO})'}",
+              f"- threads x sessions sweep: {f'`{sweep_path}`' if sweep_path else 'none (run `infer-bench bench --sweep`)'}",
               f"- export manifest: {f'`{manifest.path}`' if has_manifest else f'none (run {CMD_TRAIN_EXPORT})'}",
               ""]
     report_path = out_dir / REPORT_NAME

@@ -42,7 +42,10 @@ class LoadOptions:
     execute in, one of ``catalog.PRECISIONS`` ("bf16" runs an fp32 artifact in
     bf16); None = the artifact's own. Runtimes that run an artifact as it is
     ignore it. ``performance_hint``: "latency" (one stream) or "throughput",
-    for runtimes that take one (OpenVINO).
+    for runtimes that take one (OpenVINO). ``streams``: for runtimes that run
+    several requests at once inside one loaded model (OpenVINO's streams), how
+    many, each of ``threads`` threads; the others ignore it (``runtimes.concurrent``
+    loads one session per stream for them).
     """
 
     device: str = "cpu"
@@ -52,6 +55,7 @@ class LoadOptions:
     unsafe_keras: bool = False
     precision: str | None = None
     performance_hint: str = "latency"
+    streams: int = 1
 
     def __post_init__(self):
         if self.device not in DEVICES:
@@ -63,6 +67,8 @@ class LoadOptions:
         if self.precision is not None and self.precision not in PRECISIONS:
             raise LoadOptionsError(f"precision={self.precision!r} is not a known precision.",
                                    f"use one of: {', '.join(PRECISIONS)}, or None for the artifact's own.")
+        if isinstance(self.streams, bool) or not isinstance(self.streams, int) or self.streams < 1:
+            raise LoadOptionsError(f"streams={self.streams!r} must be an int >= 1.", "pass 1, or the sessions wanted.")
         if self.performance_hint not in PERFORMANCE_HINTS:
             raise LoadOptionsError(f"performance_hint={self.performance_hint!r} is not a known hint.",
                                    f"use one of: {', '.join(PERFORMANCE_HINTS)}.")

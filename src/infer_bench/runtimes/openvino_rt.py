@@ -28,6 +28,7 @@ choose streams. Each batch size runs its own static-shape compiled model
 
 from __future__ import annotations
 
+import copy
 import functools
 from pathlib import Path
 
@@ -104,12 +105,18 @@ def _core():
     return openvino_module().Core()
 
 
-def compile_model(model, precision: str, threads: int, performance_hint: str = "latency"):
+def compile_model(model, precision: str, threads: int, performance_hint: str = "latency", streams: int = 1):
     """Compile an OpenVINO ``model`` (or a model file path) for the CPU with the inference precision
-    hint of ``precision`` set explicitly, ``threads`` threads, and one stream for "latency"."""
+    hint of ``precision`` set explicitly, ``threads`` threads, and one stream for "latency".
+
+    ``streams`` > 1 asks for that many streams of ``threads`` threads each (the plugin's own way of
+    running several requests at once: ``bench --sweep``), under the "throughput" hint."""
     config = {"INFERENCE_PRECISION_HINT": HINTS[compute_precision(precision)], "INFERENCE_NUM_THREADS": threads,
               "PERFORMANCE_HINT": OV_HINTS[performance_hint]}
-    if performance_hint == "latency":
+    if streams > 1:
+        config.update(NUM_STREAMS=streams, INFERENCE_NUM_THREADS=threads * streams,
+                      PERFORMANCE_HINT=OV_HINTS["throughput"])
+    elif performance_hint == "latency":
         config["NUM_STREAMS"] = 1
     return _core().compile_model(model, DEVICE, config)
 
@@ -195,6 +202,7 @@ class OpenVINOSession:
     def __init__(self, model, compile_fn, threads: int, hint: str):
         self._model = model  # batch dimension dynamic: each size is a reshaped clone of it
         self._compile = compile_fn
+        self._compiled: dict[int, object] = {}  # batch size -> compiled model (shared with siblings)
         self._requests: dict[int, tuple] = {}  # batch size -> (infer, input view, output view)
         self.threads = threads
         self.performance_hint = hint
@@ -213,7 +221,9 @@ class OpenVINOSession:
     def _request_for(self, n: int):
         request = self._requests.get(n)
         if request is None:
-            compiled = self._compile(_with_batch(self._model, n))
+            compiled = self._compiled.get(n)
+            if compiled is None:
+                compiled = self._compiled[n] = self._compile(_with_batch(self._model, n))
             executed, execution = read_execution(compiled)
             if self.executed_precision is None:
                 self.executed_precision, self.execution = executed, execution
@@ -239,9 +249,17 @@ class OpenVINOSession:
         infer(share_outputs=True)
         return outputs.astype(np.float32)  # a copy, also when already float32
 
+    def sibling(self) -> OpenVINOSession:
+        """Another session on the same compiled models, with its own infer requests: with streams > 1,
+        one per stream, each driven from its own thread (``runtimes.concurrent``)."""
+        twin = copy.copy(self)  # shares _model, _compile and the _compiled dict
+        twin._requests = {}
+        return twin
+
     def close(self) -> None:
-        """Drop every compiled model and its request."""
+        """Drop this session's requests and its reference to the compiled models."""
         self._requests.clear()
+        self._compiled = {}
 
 
 def model_file(path: Path) -> Path:
@@ -282,7 +300,7 @@ class OpenVINO:
 
         def compile_fn(model):
             try:
-                return compile_model(model, asked, threads, options.performance_hint)
+                return compile_model(model, asked, threads, options.performance_hint, options.streams)
             except Exception as exc:  # OpenVINO's own compile errors
                 raise _load_error(path, exc) from exc
 
@@ -342,6 +360,7 @@ def read_execution(compiled) -> tuple[str, dict]:
     execution = {"device": DEVICE, "executed_precision": executed, "inference_precision_hint": hint_read,
                  "performance_hint": str(compiled.get_property("PERFORMANCE_HINT")),
                  "streams": int(compiled.get_property("NUM_STREAMS")),
+                 "threads": int(compiled.get_property("INFERENCE_NUM_THREADS")),
                  "compute_nodes_by_precision": counts,
                  "kernels": sorted({n["kernel"] for n in nodes if n["kernel"]})}
     return executed, execution
