@@ -105,6 +105,13 @@ def test_latency_figures_are_pngs(results, tmp_path):
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary files left
 
 
+def test_latency_vs_batch_draws_every_precision_line(results, tmp_path):
+    # bf16's dash pattern is a tuple: given as a plot() format string it failed the whole figure.
+    for quantization in ("bf16", "fp16", "dynamic_int8", "static_int8"):
+        relabelled = [replace(r, quantization=quantization) if r.format == "onnx" else r for r in results]
+        assert _is_png(figures.latency_vs_batch(relabelled, tmp_path / f"lvb-{quantization}.png"))
+
+
 def test_roofline_needs_the_explanation(results, tmp_path):
     assert figures.roofline(results, None, tmp_path / "r.png") is None
     assert "infer-bench explain" in figures.roofline_missing(None, results)

@@ -137,8 +137,10 @@ def latency_vs_batch(results, path: str | Path) -> Path:
         for label in order:
             rs = sorted(lines[label], key=lambda r: r.batch_size)
             color = COLORS.get(rs[0].runtime, DEFAULT_COLOR)
+            # linestyle= as a keyword: bf16's dash pattern is a tuple, which plot() cannot take as a format string.
             ax.plot([r.batch_size for r in rs], [r.per_row_ms["p50"] for r in rs],
-                    LINESTYLES.get(rs[0].quantization, "-"), marker=MARKERS.get(rs[0].format, "o"), markersize=4,
+                    linestyle=LINESTYLES.get(rs[0].quantization, "-"), marker=MARKERS.get(rs[0].format, "o"),
+                    markersize=4,
                     color=color, markerfacecolor="white" if rs[0].device == "cuda" else color, label=label)
         ax.set_xscale("log", base=2)
         ax.set_yscale("log")
