@@ -48,6 +48,7 @@ from .results import ResultsWriter  # noqa: E402
 from .results.sweep import SweepWriter  # noqa: E402
 from .runtimes.devices import configure_tensorflow  # noqa: E402
 from .scenario.figure import draw_search  # noqa: E402
+from .scenario.loadgen_run import LoadGenInterrupted, end_interrupted  # noqa: E402
 from .scenario.runner import run_scenario, run_search  # noqa: E402
 from .scenario.table import format_record  # noqa: E402
 from .sweep import DEFAULT_SWEEP_BATCH_SIZES, SweepPlan, run_sweep  # noqa: E402
@@ -294,7 +295,10 @@ def run_scenario_command(plan: ScenarioPlan) -> int:
     if isinstance(plan, ScenarioFleetPlan):
         return run_scenario_fleet_command(plan)
     environment = capture_environment(plan.threads)
-    record = (run_search if plan.find_max_qps else run_scenario)(plan, environment)
+    try:
+        record = (run_search if plan.find_max_qps else run_scenario)(plan, environment)
+    except LoadGenInterrupted as exc:  # LoadGen's threads may still run: only end_interrupted exits safely then
+        return end_interrupted(exc, _signal_received)
     print()
     print(format_record(record))
     path = record.save(plan.results_dir, plan.json_path)

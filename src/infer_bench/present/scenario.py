@@ -1,13 +1,15 @@
 """The report's "Deployment scenarios" section: every usable ``infer-bench scenario`` record in one
 line each, then the newest record in full.
 
-``load_scenarios`` reads every ``scenario-*.json`` of the results folder (a damaged
-one is left out, saying why) and keeps those measured on the benchmark results'
-machine setup (``scenario_decide.split_by_machine``): the decision table's LoadGen
-rows and this section's list read the same records. The newest record is shown as
-``scenario`` printed it (LoadGen's verdict, the runs, a search's winner), with the
-search's figure copied beside the report's other figures; if it was measured on
-another machine setup it is left out, saying why, like an explanation.
+``load_scenarios`` reads every ``scenario-*.json`` of the results folder, and every
+target's record inside a ``fleet-scenario-*.json`` (``scenario --ray``; its records
+carry their node's environment), leaves out a damaged one saying why, and keeps those
+measured on the benchmark results' machine setup (``scenario_decide.split_by_machine``):
+the decision table's LoadGen rows and this section's list read the same records. The
+newest ``scenario-*.json`` is shown as ``scenario`` printed it (LoadGen's verdict, the
+runs, a search's winner), with the search's figure copied beside the report's other
+figures; if it was measured on another machine setup it is left out, saying why, like
+an explanation.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from ..results.bench import ResultsFile
 from ..results.machine import machine_differences
 from ..results import store
 from ..results.scenario import KIND, ScenarioRecord, load_scenario
+from ..fleet.scenario_file import KIND as FLEET_KIND, load_fleet_scenario
 from ..scenario.table import format_record
 from .markdown import image, missing
 from .scenario_decide import (ScenarioFile, ScenarioInputs, check_record, executed_threads, ran_precision,
@@ -39,21 +42,57 @@ def copy_search_figure(record_path: Path | None, fig_dir: Path) -> Path | None:
     return target
 
 
+def _checked(f: ScenarioFile, files: list, unreadable: list, log: Callable[[str], None]) -> None:
+    """Append ``f`` to ``files``, or to ``unreadable`` when the list or the rows cannot read it."""
+    try:
+        check_record(f, record_line)  # what the list and the rows read, read once here
+    except InferBenchError as exc:
+        problem = exc.problem.rstrip(".")
+        log(f"report: {problem}; leaving {f.name} out")
+        unreadable.append((f.path, f"could not be used: {problem}"))
+        return
+    files.append(f)
+
+
+def fleet_records(path: Path, log: Callable[[str], None] = print) -> tuple[list[ScenarioFile], list]:
+    """The records inside one ``fleet-scenario-*.json``, one ``ScenarioFile`` per target that measured
+    (its ``target`` named), and ``(path, why)`` for the file when unreadable and for each target
+    without a record or whose record the rows cannot read."""
+    try:
+        fleet = load_fleet_scenario(path)
+    except InferBenchError as exc:
+        problem = exc.problem.rstrip(".")
+        log(f"report: {problem}; leaving {path.name} out")
+        return [], [(path, f"could not be used: {problem}")]
+    files, left_out = [], []
+    for entry in fleet.entries:
+        if entry.record is None:
+            left_out.append((path, f"target {entry.info.target}: no record ({entry.reason})"))
+        else:
+            _checked(ScenarioFile(path, entry.record, entry.info.target), files, left_out, log)
+    return files, left_out
+
+
 def load_scenarios(results_dir: Path, environment: dict, log: Callable[[str], None] = print) -> ScenarioInputs:
-    """Every ``scenario-*.json`` in ``results_dir``, split into usable (same machine setup as
-    ``environment``) and left out (another setup, or unreadable: damaged, another schema version,
-    or missing what the decision rows read)."""
+    """Every ``scenario-*.json`` in ``results_dir`` and every target's record in its
+    ``fleet-scenario-*.json`` files, split into usable (same machine setup as ``environment``) and
+    left out (another setup; a target without a record; or unreadable: damaged, another schema
+    version, or missing what the decision rows read). Nothing is pooled across machines: a
+    record counts only where its own environment matches ``environment``."""
     files, unreadable = [], []
     for path in store.paths(results_dir, KIND):
         try:
-            f = ScenarioFile(path, load_scenario(path))
-            check_record(f, record_line)  # what the list and the rows read, read once here
+            record = load_scenario(path)
         except InferBenchError as exc:
             problem = exc.problem.rstrip(".")
             log(f"report: {problem}; leaving {path.name} out")
             unreadable.append((path, f"could not be used: {problem}"))
             continue
-        files.append(f)
+        _checked(ScenarioFile(path, record), files, unreadable, log)
+    for path in store.paths(results_dir, FLEET_KIND):
+        found, left_out = fleet_records(path, log)
+        files += found
+        unreadable += left_out
     return split_by_machine(files, environment, unreadable)
 
 
@@ -89,7 +128,7 @@ def record_line(f: ScenarioFile) -> str:
     """One line of the list: file, model, artifact as it ran, runtime, threads, scenario, verdict, figure."""
     t = f.record.target
     threads = "+".join(map(str, executed_threads(t)))
-    return (f"- `{f.path.name}`: {t['model']} {t['format']}/{ran_precision(t)} (`{Path(t['artifact']).name}`) "
+    return (f"- `{f.name}`: {t['model']} {t['format']}/{ran_precision(t)} (`{Path(t['artifact']).name}`) "
             f"via {t['runtime']} on {t['device']} (threads per session: {threads}), {f.record.scenario}"
             f"{' (search)' if f.record.search else ''}: "
             f"{key_figure(f)}")

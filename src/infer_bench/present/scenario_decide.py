@@ -1,9 +1,11 @@
 """The decision table's LoadGen rows: per model, the most requests per second under each p99 bound
 that ``scenario --find-max-qps`` searched, and the most rows per second offline (pure).
 
-The rows are chosen among EVERY scenario record in the results folder that was
-measured on the same machine setup as the benchmark results (``split_by_machine``:
-another setup's record is left out and the report says so), from VALID LoadGen
+The rows are chosen among EVERY scenario record in the results folder (each
+``scenario-*.json``, and each target's record inside a ``fleet-scenario-*.json``) that
+was measured on the same machine setup as the benchmark results (``split_by_machine``:
+another setup's record is left out and the report says so; records of different
+machines are never pooled, since only the matching ones count), from VALID LoadGen
 results only, under decide.py's accuracy rule (its ``check_index``,
 ``accuracy_status`` and ``rank_within_accuracy``, not a copy). Labels say what ran:
 the sessions' own thread counts from ``target["executed"]`` (one session per
@@ -35,10 +37,17 @@ CMD_SEARCH = "`infer-bench scenario --find-max-qps --slo-ms 10`"
 
 
 class ScenarioFile(NamedTuple):
-    """One scenario record and the file it was read from."""
+    """One scenario record and the file it was read from (``target``: the fleet target whose entry of a
+    ``fleet-scenario-*.json`` it is; None for a ``scenario-*.json``)."""
 
     path: Path
     record: ScenarioRecord
+    target: str | None = None
+
+    @property
+    def name(self) -> str:
+        """How the report names it: the file, and the fleet target inside it."""
+        return self.path.name if self.target is None else f"{self.path.name} (target {self.target})"
 
 
 @dataclass(frozen=True)
@@ -60,10 +69,11 @@ def split_by_machine(files, environment: dict, unreadable=()) -> ScenarioInputs:
         raise InferBenchError(f"the benchmark environment is {type(environment).__name__}, not a dict.",
                               "pass the ResultsFile's environment block.")
     usable, left_out = [], [(Path(p), why) for p, why in unreadable]
-    for f in sorted(files, key=lambda f: (f.record.created, f.path.name)):
+    for f in sorted(files, key=lambda f: (f.record.created, f.path.name, f.target or "")):
         diffs = machine_differences(environment, f.record.environment)
         if diffs:
-            left_out.append((f.path, f"measured on another machine setup than the benchmark results: "
+            where = "" if f.target is None else f"target {f.target}: "
+            left_out.append((f.path, f"{where}measured on another machine setup than the benchmark results: "
                                      f"{'; '.join(diffs)}"))
         else:
             usable.append(f)
@@ -167,7 +177,7 @@ def search_winner(f: ScenarioFile) -> Served | None:
     # search kept it describe the FIRST configuration in their target, so the target cannot stand in.
     entry = next((c for c in f.record.search.get("configs", []) if c.get("config") == winner["config"]), {})
     if not entry.get("executed_threads"):
-        raise InferBenchError(f"{f.path.name}: its search does not record what the winning configuration "
+        raise InferBenchError(f"{f.name}: its search does not record what the winning configuration "
                               f"({winner.get('label', '?')}) ran (threads per session).",
                               "run the search again: this infer-bench records it.")
     return Served(f, run, float(winner["qps"]), tuple(entry["executed_threads"]))
@@ -248,7 +258,7 @@ def _why(key: RowKey, best: Served, delta: float | None, no_check: bool, exclude
     if excluded is not None:
         other, reason = excluded
         parts.append(f"more but excluded: {other.choice} ({_num(other.value)} {numbers['unit']}; {reason})")
-    parts.append(f"from `{best.file.path.name}`")
+    parts.append(f"from `{best.file.name}`")
     return "; ".join(parts), numbers
 
 
@@ -261,9 +271,9 @@ def _decide_row(key: RowKey, files: list[ScenarioFile], results, index) -> Decis
         what = (f"no VALID offline run in {len(files)} record(s)" if key.slo_ms is None
                 else f"no VALID configuration in {len(files)} search(es)")
         return Decision(key.model, key.text, "none", {},
-                        f"{what}: {', '.join(f'`{f.path.name}`' for f in files)}")
+                        f"{what}: {', '.join(f'`{f.name}`' for f in files)}")
     # Most first; equal figures go to a stable order (the choice's words, then the file name).
-    scored = sorted(((s, s.value) for s in served), key=lambda sv: (-sv[1], sv[0].choice, sv[0].file.path.name))
+    scored = sorted(((s, s.value) for s in served), key=lambda sv: (-sv[1], sv[0].choice, sv[0].file.name))
     qualifying, excluded = rank_within_accuracy(scored, index)
     if not qualifying:
         return Decision(key.model, key.text, "none", {}, nothing_qualifies(scored, index))
@@ -332,5 +342,6 @@ def check_record(f: ScenarioFile, *readers) -> None:
         for read in readers:
             read(f)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise InferBenchError(f"{f.path} lacks what the decision rows read ({type(exc).__name__}: {exc}).",
+        where = f.path if f.target is None else f"{f.path} (target {f.target})"
+        raise InferBenchError(f"{where} lacks what the decision rows read ({type(exc).__name__}: {exc}).",
                               "run `infer-bench scenario` again to write a complete record.") from exc

@@ -16,7 +16,7 @@ from ..errors import InferBenchError
 from ..results.scenario import ScenarioRecord, ScenarioRun
 from ..results.store import now_iso, stamp_of
 from ..runtimes.devices import cpu_count
-from .loadgen_run import import_loadgen, run_loadgen
+from .loadgen_run import LoadGenInterrupted, import_loadgen, run_loadgen
 from .qsl import SampleLibrary
 from .search import DEFAULT_REL_TOL, MIN_QPS, SearchOutcome, config_grid, search_max_qps
 from .settings import ScenarioSettings
@@ -142,8 +142,13 @@ def run_search(plan, environment: dict, log: Callable[[str], None] = print,
             naive = config.workers * first.naive_qps
 
             def one(qps: float, config=config, sessions=sessions, samples=samples) -> bool:
-                run = run_once(target, sessions, samples, config, plan.settings(qps),
-                               root / f"{len(runs) + 1:03d}-{config.label.replace(' ', '-').replace('/', '-')}-{qps:.1f}qps")
+                name = f"{len(runs) + 1:03d}-{config.label.replace(' ', '-').replace('/', '-')}-{qps:.1f}qps"
+                try:
+                    run = run_once(target, sessions, samples, config, plan.settings(qps), root / name)
+                except LoadGenInterrupted as exc:  # the message names the search's finished runs too
+                    exc.what = f"{exc.what} at {qps:.1f} QPS ({config.label}), run {len(runs) + 1} of the search"
+                    exc.finished_runs, exc.log_root = len(runs), root
+                    raise
                 runs.append(run)
                 p99 = run.summary.latency_ms.get("p99")
                 log(f"  [{config.label}] {qps:8.1f} QPS: {run.summary.validity:7s} p99 {p99:.2f} ms "

@@ -9,7 +9,9 @@ takes them from the queue, optionally batching samples that arrived within
 A runtime error must never leave a query unanswered: LoadGen would wait for it
 forever. So every sample is completed whatever happens; the first error is kept,
 later samples are completed at once without running, and ``raise_error`` turns the
-error into a clear message once LoadGen has returned.
+error into a clear message once LoadGen has returned. ``stop`` (a stop signal, see
+``loadgen_run``) does the same for every later sample, and waits for the runs in flight,
+so that the sessions can be closed while LoadGen may still be issuing queries.
 """
 
 from __future__ import annotations
@@ -70,15 +72,21 @@ class _Answering:
         self.batch_sizes: Counter = Counter()
         self.error: BaseException | None = None
         self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)  # notified when a run in flight ends
+        self._running = 0  # session runs in flight
+        self.stopping = False  # set by ``stop``: no session runs any more
 
     def _complete(self, ids) -> None:
         # No output data: a performance run only needs to know the samples are done.
         self._lg.QuerySamplesComplete([self._lg.QuerySampleResponse(i, 0, 0) for i in ids])
 
     def _answer(self, session, ids, indices) -> None:
-        """Run one batch and complete its samples; on an error keep it and complete them anyway."""
+        """Run one batch and complete its samples; on an error (or once stopping) complete them anyway."""
+        with self._lock:
+            run = self.error is None and not self.stopping
+            self._running += 1 if run else 0
         try:
-            if self.error is None:
+            if run:
                 session.run(self.samples.batch(indices))
                 with self._lock:
                     self.batch_sizes[len(ids)] += 1
@@ -86,7 +94,18 @@ class _Answering:
             with self._lock:
                 self.error = self.error or exc
         finally:
+            if run:
+                with self._lock:
+                    self._running -= 1
+                    self._idle.notify_all()
             self._complete(ids)
+
+    def stop(self, timeout_s: float = JOIN_TIMEOUT_S) -> bool:
+        """A stop signal: complete every later sample at once without running it, and wait (at most
+        ``timeout_s``) for the runs in flight to end. True when none is left running."""
+        with self._lock:
+            self.stopping = True
+            return self._idle.wait_for(lambda: self._running == 0, timeout_s)
 
     def flush(self) -> None:
         """LoadGen's flush: nothing is held back."""
@@ -145,8 +164,12 @@ class ServerSUT(_Answering):
     def issue(self, query_samples) -> None:
         """LoadGen's issue callback: queue the samples with their arrival time, return at once."""
         now = time.perf_counter()
-        for q in query_samples:
-            self._queue.put((q.id, q.index, now))
+        with self._lock:  # so that no sample is queued after ``stop``: after ``close`` no worker would take it
+            if not self.stopping:
+                for q in query_samples:
+                    self._queue.put((q.id, q.index, now))
+                return
+        self._complete([q.id for q in query_samples])
 
     def _next_batch(self) -> tuple[list, bool]:
         """The next batch of queued samples, and whether the pool is closing (pure queue logic)."""
