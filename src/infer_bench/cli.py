@@ -35,7 +35,7 @@ from .fleet.command import plan_merge, run_fleet_command, run_merge_command, run
 from .fleet.dispatch import FleetPlan  # noqa: E402
 from .fleet.scenario_fleet import ScenarioFleetPlan  # noqa: E402
 from .manifest import load_manifest  # noqa: E402
-from .pipeline import RunPlan, run_pipeline  # noqa: E402
+from .pipeline import RunPlan, run_pipeline, train_export_isolated  # noqa: E402
 from .plans import (CheckPlan, ExplainPlan, RegressPlan, ReportPlan, ScenarioPlan, check_models,  # noqa: E402
                     parse_slowdowns, require_exports)
 from .present.report import write_report  # noqa: E402
@@ -52,7 +52,7 @@ from .scenario.loadgen_run import LoadGenInterrupted, end_interrupted  # noqa: E
 from .scenario.runner import run_scenario, run_search  # noqa: E402
 from .scenario.table import format_record  # noqa: E402
 from .sweep import DEFAULT_SWEEP_BATCH_SIZES, SweepPlan, run_sweep  # noqa: E402
-from .train_export import Plan as TrainExportPlan, artifact_table, run_train_export  # noqa: E402
+from .train_export import Plan as TrainExportPlan, artifact_table  # noqa: E402
 from .present.calibration import draw_study, format_study  # noqa: E402
 from .quant.calibration_study import StudyPlan, parse_sizes, run_calibration_study  # noqa: E402
 from .user_export import ExportPlan, run_export  # noqa: E402
@@ -72,7 +72,8 @@ def plan_train_export(args) -> TrainExportPlan:
 def run_train_export_command(plan: TrainExportPlan) -> int:
     """Train and export, then print the artifact table and any missed accuracy target."""
     try:
-        manifest = run_train_export(plan)
+        train_export_isolated(plan, None)  # each model's training and exports in processes of their own
+        manifest = load_manifest(plan.out)
     except BaseException as exc:
         if was_interrupted(exc):
             _report_kept(plan.out, plan.models)

@@ -17,6 +17,11 @@ class InferBenchError(Exception):
         self.fix = fix
         super().__init__(problem if not fix else f"{problem} Fix: {fix}")
 
+    def __reduce__(self):
+        # Pickled as (problem, fix), not as the joined message: an error raised in a step's own
+        # process (isolate.py) must arrive with its fix still apart, and its notes kept.
+        return (self.__class__, (self.problem, self.fix), self.__dict__)
+
 
 class DataError(InferBenchError):
     """A dataset is missing, damaged or does not match what a model expects."""

@@ -6,6 +6,14 @@ Without a model it trains and exports the report's three models
 ends by printing the decision table and the report's path. Each step reuses
 what is up to date where the step itself does (exports are reused when their
 model and recipe are unchanged); the measuring steps always measure anew.
+
+Memory: every step that runs TensorFlow or a runtime runs in a fresh process
+(``isolate.run_isolated``) and hands its memory back when it ends, so the run
+needs what its largest step needs, not the sum of what each step left behind
+(one process peaked at 6.0 GiB on the report's models). A report model is
+trained in one process and exported in the next (training's graphs and the
+ONNX export's copies of the weights never meet); with --quick, where training
+is small, one process does both. This process never imports TensorFlow.
 """
 
 from __future__ import annotations
@@ -28,7 +36,9 @@ from .present.decide import DECISION_HEADERS, decision_rows
 from .present.report import write_report
 from .present.scenario import load_scenarios
 from .present.scenario_decide import all_decisions
-from .results import ResultsWriter
+from .isolate import run_isolated
+from .results import ResultsWriter, load_results
+from .results.check import load_check
 from .train_export import Plan as TrainExportPlan, run_train_export
 from .user_export import ExportPlan, run_export
 
@@ -65,7 +75,7 @@ class RunPlan:
     data_dir: str | None = None
     unsafe_keras: bool = False
     threads: int | None = None
-    needs_tensorflow = True
+    needs_tensorflow = False  # every TensorFlow step runs in a process of its own, which sets its threads
 
     def __post_init__(self):
         if self.model_path is not None and self.data is None:
@@ -86,6 +96,69 @@ class RunPlan:
         return ExportPlan(model_path=self.model_path, data=self.data, name=self.name, exported=self.exported,
                           output=self.output, scale=self.scale, calibration_images=self.calibration_images,
                           data_dir=self.data_dir, unsafe_keras=self.unsafe_keras)
+
+
+# --- the steps, each run in its own process (module-level: a spawned child imports them by name) ---
+
+
+def _tensorflow_threads(threads: int | None) -> None:
+    from .runtimes.devices import configure_tensorflow
+
+    configure_tensorflow(threads)  # once per process, before anything touches TensorFlow
+
+
+def train_export_step(plan: TrainExportPlan, threads: int | None, *, log) -> None:
+    """``train-export`` of ``plan`` (one model, or its .keras file only)."""
+    _tensorflow_threads(threads)
+    run_train_export(plan, log)
+
+
+def export_step(plan: ExportPlan, threads: int | None, *, log) -> None:
+    """``export`` of a user's model."""
+    _tensorflow_threads(threads)
+    run_export(plan, log)
+
+
+def check_step(plan: RunPlan, models: list[str], *, log) -> Path:
+    """``check`` of ``models`` (repairs included); the path of the saved check file."""
+    _tensorflow_threads(plan.threads)
+    if plan.quick:
+        log("--quick: int8 artifacts are judged, but their per-layer errors are not measured and nothing is "
+            "repaired (smoke models are barely trained)")
+    report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
+                       tolerances=QUICK_TOLERANCES if plan.quick else None,
+                       limit=QUICK_CHECK_ROWS if plan.quick else None,
+                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS, layer_errors=not plan.quick)
+    return save_check(report, plan.results_dir)
+
+
+def bench_step(plan: RunPlan, models: list[str], *, log) -> Path:
+    """``bench`` of ``models`` at the run's batch sizes; the path of the results file."""
+    _tensorflow_threads(plan.threads)
+    bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
+                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S,
+                      min_calls=QUICK_MIN_CALLS if plan.quick else DEFAULT_MIN_CALLS, threads=plan.threads,
+                      results_dir=plan.results_dir, data_dir=plan.data_dir)
+    writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
+    run_bench(bench, writer.results_file.environment, writer, log)
+    return writer.path
+
+
+def explain_step(plan: RunPlan, *, log) -> None:
+    """``explain`` of every model in the export folder."""
+    _tensorflow_threads(plan.threads)
+    run_explain(plan.exported, plan.results_dir, threads=plan.threads, log=log)
+
+
+def train_export_isolated(plan: TrainExportPlan, threads: int | None, log: Callable[[str], None] = print) -> None:
+    """``train-export`` of ``plan``, per model: training in one process, the exports in the next
+    (with --quick, whose training is small, one process does both)."""
+    for model in plan.models:
+        one = replace(plan, models=[model])
+        if not plan.quick:
+            run_isolated(f"train {model}", train_export_step, replace(one, keras_only=True), threads, log=log)
+            one = replace(one, force=False)  # the model was just (re)trained: reuse it, export anew
+        run_isolated(f"export {model}", train_export_step, one, threads, log=log)
 
 
 class RunProgress:
@@ -113,40 +186,29 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
 
     progress.begin("export" if export_plan else "train-export")
     if export_plan:
-        run_export(export_plan, log)
+        run_isolated("export", export_step, export_plan, plan.threads, log=log)
         models = [export_plan.model_name]
     else:
-        run_train_export(TrainExportPlan(models=list(MODELS), out=plan.exported, data_dir=plan.data_dir,
-                                         quick=plan.quick), log)
+        train_export_isolated(TrainExportPlan(models=list(MODELS), out=plan.exported, data_dir=plan.data_dir,
+                                              quick=plan.quick), plan.threads, log)
         models = list(MODELS)
     progress.end()
 
     # check before bench: it may repair a static int8 artifact (re-export with its worst layers in
     # float), and bench must time the file the decision table will name.
     progress.begin("check")
-    if plan.quick:
-        log("--quick: int8 artifacts are judged, but their per-layer errors are not measured and nothing is "
-            "repaired (smoke models are barely trained)")
-    report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
-                       tolerances=QUICK_TOLERANCES if plan.quick else None,
-                       limit=QUICK_CHECK_ROWS if plan.quick else None,
-                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS, layer_errors=not plan.quick)
-    check_path = save_check(report, plan.results_dir)
+    check_path = run_isolated("check", check_step, plan, models, log=log)
+    report = load_check(check_path)
     failed = [e for e in report.entries if not e.passed]
     log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")
     progress.end()
 
     progress.begin("bench")
-    bench = BenchPlan(exported=plan.exported, models=models, batch_sizes=BENCH_BATCHES["quick" if plan.quick else "full"],
-                      min_time_s=QUICK_MIN_TIME_S if plan.quick else DEFAULT_MIN_TIME_S,
-                      min_calls=QUICK_MIN_CALLS if plan.quick else DEFAULT_MIN_CALLS, threads=plan.threads,
-                      results_dir=plan.results_dir, data_dir=plan.data_dir)
-    writer = ResultsWriter(plan.results_dir, capture_environment(plan.threads))
-    run_bench(bench, writer.results_file.environment, writer, log)
+    results_file = load_results(run_isolated("bench", bench_step, plan, models, log=log))
     progress.end()
 
     progress.begin("explain")
-    run_explain(plan.exported, plan.results_dir, threads=plan.threads, log=log)
+    run_isolated("explain", explain_step, plan, log=log)
     progress.end()
 
     progress.begin("report")
@@ -155,8 +217,8 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
 
     # With `infer-bench scenario` records of this machine in the results folder, their LoadGen rows
     # (most requests per second under a p99 bound, most rows per second offline) join the table.
-    scenarios = load_scenarios(plan.results_dir, writer.results_file.environment, log=lambda line: None)
-    decisions = [d for d in all_decisions(writer.results_file, report, scenarios) if d.model in models]
+    scenarios = load_scenarios(plan.results_dir, results_file.environment, log=lambda line: None)
+    decisions = [d for d in all_decisions(results_file, report, scenarios) if d.model in models]
     log("\nDeployment decisions (every choice passed `check` and lost at most 1 accuracy point):")
     log(tabulate(decision_rows(decisions), headers=DECISION_HEADERS, tablefmt="github"))
     if failed:

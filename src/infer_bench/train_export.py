@@ -43,6 +43,10 @@ class Plan:
     quick: bool = False
     force: bool = False
     strategy: str = "default"  # train.STRATEGIES: "mirrored" trains on every local GPU / logical CPU device
+    keras_only: bool = False  # train (or reuse) and save the .keras file only; the exports come in a later call
+    # The CLI runs each model's steps in processes of their own (pipeline.train_export_isolated),
+    # which set TensorFlow's threads themselves.
+    needs_tensorflow = False
 
 
 def library_versions() -> dict:
@@ -90,7 +94,7 @@ def run_train_export(plan: Plan, log: Callable[[str], None] = print) -> Manifest
         get_spec(name)  # unknown names fail before any work
     manifest = load_manifest(plan.out, missing_ok=True)
     manifest.versions = library_versions()
-    progress = Progress(len(plan.models) * (1 + len(ARTIFACTS)), log)
+    progress = Progress(len(plan.models) * (1 + (1 if plan.keras_only else len(ARTIFACTS))), log)
     for name in plan.models:
         _train_and_export_one(name, plan, manifest, progress)
         _forget_model_state()
@@ -166,13 +170,14 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         release_freed_heap()
 
     export_artifacts(model, name, folder, manifest, progress, get_calibration,
-                     source_accuracy=info["test_accuracy"], force=plan.force, quick=plan.quick)
+                     source_accuracy=info["test_accuracy"], force=plan.force, quick=plan.quick,
+                     kinds=ARTIFACTS[:1] if plan.keras_only else ARTIFACTS)
 
 
 def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progress: Progress,
                      load_calibration: Callable[[], np.ndarray], *, source_accuracy: float, force: bool = False,
-                     quick: bool = False) -> None:
-    """Export ``model`` to every row of ``ARTIFACTS`` into ``folder``, reusing what is up to date.
+                     quick: bool = False, kinds=ARTIFACTS) -> None:
+    """Export ``model`` to every row of ``kinds`` (default ``ARTIFACTS``) into ``folder``, reusing what is up to date.
 
     An artifact is reused when the manifest lists it intact, made from the
     current ``.keras`` file by the current recipe (unless ``force``). The
@@ -183,7 +188,7 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
     keras_path = folder / artifact_filename(name, "keras", "fp32")
     ctx = None
     source_sha = None
-    for kind in ARTIFACTS:
+    for kind in kinds:
         key = (name, kind.format, kind.quantization)
         path = folder / artifact_filename(name, kind.format, kind.quantization)
         label = f"{name}: {kind.format}/{kind.quantization}"
