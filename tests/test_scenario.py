@@ -285,3 +285,28 @@ def test_the_report_shows_the_newest_scenario_of_the_same_machine_only(tiny, tmp
     text = write_report(tmp_path / "no-export", results, tmp_path / "report2", log=lambda m: None).read_text()
     section = text.split("## Deployment scenarios (MLPerf LoadGen)")[1].split("\n## ")[0]
     assert "another machine setup" in section and "cpu model differs" in section and "LoadGen: VALID" not in section
+
+
+def test_a_bf16_target_is_the_fp32_artifact_run_by_openvino_in_bf16(tiny, tmp_path):
+    from conftest import write_tiny_manifest
+
+    from infer_bench.runtimes import openvino_rt
+
+    exported = tmp_path / "exported"
+    exported.mkdir()
+    onnx_path = exported / "tiny_fp32.onnx"
+    onnx_path.write_bytes(tiny[0].read_bytes())
+    write_tiny_manifest(exported, "tiny", {("onnx", "fp32"): onnx_path})
+    target = resolve_target(ScenarioPlan(model="tiny", exported=exported, quantization="bf16", threads=1))
+    assert (target.runtime, target.entry.quantization, target.quantization) == ("openvino", "fp32", "bf16")
+    assert target.label == "tiny onnx/bf16 via openvino"
+    with pytest.raises(InferBenchError, match="does not run a fp32 onnx artifact in bf16"):
+        resolve_target(ScenarioPlan(model="tiny", exported=exported, quantization="bf16", runtime="onnxruntime",
+                                    threads=1))
+    if openvino_rt.unavailable_reason("bf16") is None:  # this CPU runs bf16: the session says it did
+        session = target.load(1)
+        assert session.executed_precision == "bf16"
+        assert target.describe([session], "x")["quantization"] == "bf16"
+    else:
+        with pytest.raises(InferBenchError, match="bf16"):
+            target.load(1)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .bench import DEFAULT_BATCH_SIZES, DEFAULT_MIN_TIME_S
 from .check.tolerances import ToleranceError, int8_budget_overrides
-from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS, QUANTIZATIONS
+from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS
 from .data.preprocess import SCALES
 from .export.calibration import CALIBRATION_IMAGES
 from .models import MODELS
@@ -274,7 +274,8 @@ def _add_scenario(sub) -> argparse.ArgumentParser:
                    help="serve this .onnx/.tflite/.keras file, SavedModel or OpenVINO IR folder instead")
     p.add_argument("--format", choices=FORMATS, default=None,
                    help="the --model's artifact format (default: the first the runtime loads)")
-    p.add_argument("--quantization", choices=QUANTIZATIONS, default="fp32", help="the --model's artifact precision")
+    p.add_argument("--quantization", choices=PRECISIONS, default="fp32",
+                   help="the --model's artifact precision (bf16: its fp32 artifact run in bf16 by openvino)")
     p.add_argument("--runtime", choices=list(RUNTIMES), default=None,
                    help="runtime (default: the first that loads the artifact's format)")
     _exported(p)

@@ -14,12 +14,13 @@ from pathlib import Path
 import numpy as np
 
 from ..bench import artifact_entry_for_file
-from ..catalog import FORMATS, dataset_for_shape
+from ..catalog import EXECUTION_PRECISIONS, FORMATS, dataset_for_shape
 from ..errors import InferBenchError
 from ..inputs import InputSpec, input_spec_for
 from ..manifest import ArtifactEntry, load_manifest, verify_entry
 from ..measure import QUICK, LatencyStats, time_calls
-from ..runtimes import LoadOptions, executed_precision, get_runtime, runtimes_for_format, sets_precision
+from ..runtimes import (RUNTIMES, LoadOptions, executed_precision, get_runtime, run_precisions, runtimes_for_format,
+                        sets_precision)
 from .qsl import SampleLibrary, sample_library
 
 
@@ -31,12 +32,28 @@ class Target:
     path: Path
     runtime: str
     inputs: InputSpec | None = None
+    precision: str | None = None  # an execution precision of the artifact ("bf16" of an fp32 file), as bench's
 
     def __post_init__(self):
         allowed = runtimes_for_format(self.entry.format)
         if self.runtime not in allowed:
             raise InferBenchError(f"runtime {self.runtime!r} does not load {self.entry.format} artifacts "
                                   f"({self.path.name}).", f"use --runtime {' or '.join(allowed)}.")
+        if self.precision is not None:
+            runtime = get_runtime(self.runtime)
+            if not sets_precision(runtime) or self.precision not in run_precisions(runtime, self.entry.quantization):
+                offer = [n for n, rt in RUNTIMES.items() if sets_precision(rt)
+                         and self.precision in run_precisions(rt, self.entry.quantization)
+                         and self.entry.format in rt.formats]
+                raise InferBenchError(f"{self.runtime} does not run a {self.entry.quantization} "
+                                      f"{self.entry.format} artifact in {self.precision}.",
+                                      f"use --runtime {' or '.join(offer) or 'openvino'} for the {self.precision} "
+                                      "variant.")
+
+    @property
+    def quantization(self) -> str:
+        """The precision this target runs in: the execution precision asked for, else the artifact's."""
+        return self.precision or self.entry.quantization
 
     @property
     def uses_tensorflow(self) -> bool:
@@ -45,20 +62,20 @@ class Target:
 
     @property
     def label(self) -> str:
-        return f"{self.entry.model} {self.entry.format}/{self.entry.quantization} via {self.runtime}"
+        return f"{self.entry.model} {self.entry.format}/{self.quantization} via {self.runtime}"
 
     def load(self, threads: int):
         """A new session with ``threads`` intra-op threads; a runtime told its precision (OpenVINO) is
-        told the artifact's own, and refuses to run it in another."""
+        told the target's precision (the artifact's own, or bf16), and refuses to run it in another."""
         runtime = get_runtime(self.runtime)
-        precision = self.entry.quantization if sets_precision(runtime) else None
+        precision = self.quantization if sets_precision(runtime) else None
         return runtime.load(self.path, LoadOptions(threads=threads, precision=precision))
 
     def describe(self, sessions, data_label: str) -> dict:
         """The record's ``target``: what was asked for and, under ``executed``, what ran."""
         e = self.entry
         first = sessions[0]
-        return {"model": e.model, "format": e.format, "quantization": e.quantization, "artifact": str(self.path),
+        return {"model": e.model, "format": e.format, "quantization": self.quantization, "artifact": str(self.path),
                 "runtime": first.runtime, "device": first.device, "data": data_label,
                 "executed": {"threads": [s.threads for s in sessions], "providers": list(first.providers),
                              "precision": executed_precision(first)}}
@@ -71,23 +88,26 @@ def resolve_target(plan) -> Target:
         runtime = plan.runtime or runtimes_for_format(entry.format)[0]
         return Target(entry, Path(entry.path), runtime)
     manifest = load_manifest(plan.exported)
+    # An execution precision (bf16) is a variant of the fp32 artifact, run by a runtime told the precision.
+    precision = plan.quantization if plan.quantization in EXECUTION_PRECISIONS else None
+    runtime_name = plan.runtime or ("openvino" if precision else None)
     wanted_formats = [plan.format] if plan.format else list(FORMATS)
-    if plan.runtime:
-        loads = get_runtime(plan.runtime).formats
+    if runtime_name:
+        loads = get_runtime(runtime_name).formats
         wanted_formats = [f for f in wanted_formats if f in loads]
-    entries = manifest.entries([plan.model], wanted_formats, [plan.quantization])
+    entries = manifest.entries([plan.model], wanted_formats, ["fp32" if precision else plan.quantization])
     entries.sort(key=lambda e: wanted_formats.index(e.format))
     if not entries:
         have = sorted({f"{e.format}/{e.quantization}" for e in manifest.entries([plan.model])})
-        runtime = f" that {plan.runtime} loads" if plan.runtime else ""
+        runtime = f" that {runtime_name} loads" if runtime_name else ""
         raise InferBenchError(f"{manifest.path} has no {plan.quantization} {plan.format or ''} artifact{runtime} "
                               f"for {plan.model} (it has: {', '.join(have) or 'none'}).",
                               "pick one of those with --format/--quantization/--runtime.")
     entry = entries[0]
     info = manifest.models.get(entry.model, {})
     spec = input_spec_for(info, entry.input_shape, f"{entry.model!r} in {manifest.path}")
-    runtime = plan.runtime or runtimes_for_format(entry.format)[0]
-    return Target(entry, verify_entry(manifest, entry), runtime, spec)
+    runtime = runtime_name or runtimes_for_format(entry.format)[0]
+    return Target(entry, verify_entry(manifest, entry), runtime, spec, precision)
 
 
 def load_library(target: Target, session, data_dir=None, rows: int | None = None) -> SampleLibrary:
