@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -459,3 +460,32 @@ def test_openvino_requantize_keeps_a_layer_in_float_and_refuses_unknown_scopes(o
     with pytest.raises(InferBenchError, match="could not keep the layer scope"):
         requantize("openvino", fp32, tmp_path / "never", calibration, ("some/scope",))
     assert not (tmp_path / "never").exists()
+
+
+def test_an_ir_folder_is_kept_aside_and_put_back_whole(tmp_path):
+    # An OpenVINO IR is a folder: the repair must copy it aside and restore it (a file's hard link does not apply).
+    from infer_bench.fsutil import atomic_path
+    from infer_bench.quant.repair import Evaluation, repair
+
+    ir = tmp_path / "m_static_int8_openvino"
+    ir.mkdir()
+    (ir / "model.xml").write_text("original xml")
+    (ir / "model.bin").write_bytes(b"original weights")
+
+    def reexport(scopes, path):
+        with atomic_path(path) as tmp:
+            tmp.mkdir()
+            (tmp / "model.xml").write_text(f"float: {scopes}")
+            (tmp / "model.bin").write_bytes(b"new weights")
+
+    failing = repair(ir, ["conv"], {"conv": "scope/conv"}, RepairLimits(1, 1), ("agreement 98%",), reexport,
+                     lambda path: Evaluation(0.98, -0.1, ("agreement 98%",)), log=lambda _: None)
+    assert not failing.repaired and "still failing" in failing.why
+    assert (ir / "model.xml").read_text() == "original xml" and (ir / "model.bin").read_bytes() == b"original weights"
+    assert not list(tmp_path.glob("*.unrepaired*"))  # nothing left beside it
+
+    passing = repair(ir, ["conv"], {"conv": "scope/conv"}, RepairLimits(1, 1), ("agreement 98%",), reexport,
+                     lambda path: Evaluation(0.995, 0.0, ()), log=lambda _: None)
+    assert passing.repaired and (ir / "model.xml").read_text() == "float: ('scope/conv',)"
+    aside = Path(passing.original_path)
+    assert aside.is_dir() and (aside / "model.xml").read_text() == "original xml"

@@ -72,11 +72,21 @@ def aside_path(path: Path) -> Path:
 
 def _keep_aside(path: Path) -> Path:
     aside = aside_path(path)
+    if path.is_dir():  # an OpenVINO IR folder: hard links do not apply to folders
+        shutil.copytree(path, aside)
+        return aside
     try:
         os.link(path, aside)  # the original's bytes stay put; the re-export replaces the name, not the file
     except OSError:
         shutil.copy2(path, aside)
     return aside
+
+
+def _put_back(aside: Path, path: Path) -> None:
+    """The kept original back under its name (a folder replaces the re-exported folder)."""
+    if aside.is_dir() and path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    os.replace(aside, path)
 
 
 def repair(path: Path, ranking, scopes: dict[str, str], limits: RepairLimits, original_reasons,
@@ -111,7 +121,7 @@ def repair(path: Path, ranking, scopes: dict[str, str], limits: RepairLimits, or
             if not result.reasons:
                 break
     except Exception as exc:  # the original goes back whatever happened
-        os.replace(aside, path)
+        _put_back(aside, path)
         return Repair(False, (), tuple(attempts), None, original_reasons,
                       why=f"re-exporting failed: {getattr(exc, 'problem', None) or exc}")
     if attempts and attempts[-1].passed:
@@ -120,7 +130,7 @@ def repair(path: Path, ranking, scopes: dict[str, str], limits: RepairLimits, or
             original_ms, repaired_ms = time_pair(aside, path)
         return Repair(True, attempts[-1].float_layers, tuple(attempts), str(aside), original_reasons,
                       original_ms, repaired_ms)
-    os.replace(aside, path)
+    _put_back(aside, path)
     last = attempts[-1]
     agreement = "n/a" if last.top1_agreement is None else f"{last.top1_agreement:.2%}"
     why = (f"still failing after {len(attempts)} attempt(s) with up to {len(last.float_layers)} layer(s) in float "
