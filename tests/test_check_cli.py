@@ -24,7 +24,8 @@ def test_check_gates_on_a_damaged_artifact(quick_export, tmp_path, capsys):
     report = json.loads(out.read_text())
     assert report["schema_version"] == 2
     assert {r["verdict"] for r in report["results"]} == {"PASS"}
-    assert {(r["format"], r["quantization"]) for r in report["results"]} == {
+    # bf16 variants of the fp32 files (run by OpenVINO) are checked only on CPUs that run bf16
+    assert {(r["format"], r["quantization"]) for r in report["results"] if r["quantization"] != "bf16"} == {
         ("savedmodel", "fp32"), ("onnx", "fp32"), ("tflite", "fp32")}
 
     with open(folder / "simple_cnn" / "simple_cnn_fp32.onnx", "ab") as f:
@@ -33,7 +34,7 @@ def test_check_gates_on_a_damaged_artifact(quick_export, tmp_path, capsys):
     assert main(["check", "--exported", str(folder), "--limit", "300", "--json", str(bad)]) == 1
     text = capsys.readouterr().out
     assert "checksum" in text and "FAIL" in text
-    verdicts = {r["format"]: r["verdict"] for r in json.loads(bad.read_text())["results"]}
+    verdicts = {r["format"]: r["verdict"] for r in json.loads(bad.read_text())["results"] if r["quantization"] != "bf16"}
     assert verdicts == {"savedmodel": "PASS", "onnx": "FAIL", "tflite": "PASS"}
 
 
