@@ -1,6 +1,7 @@
 """The regression comparison on synthetic samples: no change, 25% slower, noisy, faster/slower machines."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -405,3 +406,26 @@ def test_the_reference_call_computes_what_the_runtime_adapter_computes():
         session.close()
     with pytest.raises(InferBenchError, match="no reference call for runtime 'openvino'"):
         reference_run("openvino", paths[("simple_cnn", "onnx")], 1, 1)
+
+
+def test_the_baseline_of_this_machine_is_found_among_several(tmp_path):
+    from infer_bench.regress.baselines import baseline_for_machine, machine_slug
+
+    src = Path(__file__).resolve().parents[1] / "benchmarks" / "baseline.json"
+    raw = json.loads(src.read_text())
+    epyc, xeon = dict(raw), dict(raw)
+    xeon["environment"] = {**raw["environment"], "cpu_model": "Intel(R) Xeon(R) Processor"}
+    (tmp_path / "baseline.json").write_text(json.dumps(epyc))
+    (tmp_path / "baseline-intel-r-xeon-r-processor-2c.json").write_text(json.dumps(xeon))
+    here = {**raw["environment"], "cpu_model": "Intel(R) Xeon(R) Processor"}
+    threads = raw["threads"]
+    assert baseline_for_machine(tmp_path, here, threads).name == "baseline-intel-r-xeon-r-processor-2c.json"
+    assert baseline_for_machine(tmp_path, raw["environment"], threads).name == "baseline.json"
+    other = {**here, "cpu_model": "Ampere Altra", "logical_cores": 4}
+    with pytest.raises(InferBenchError, match=r"No regression baseline .* \(Ampere Altra, 4 cores") as info:
+        baseline_for_machine(tmp_path, other, threads)
+    assert "baseline.json: AMD EPYC" in info.value.problem and "--update-baseline" in info.value.fix
+    assert baseline_for_machine(tmp_path, other, threads, update=True).name == f"baseline-{machine_slug(other)}.json"
+    newer = {**here, "packages": {**here["packages"], "onnxruntime-gpu": "9.9.9"}}
+    with pytest.raises(InferBenchError, match="recorded on this CPU but another setup: onnxruntime-gpu differs"):
+        baseline_for_machine(tmp_path, newer, threads)

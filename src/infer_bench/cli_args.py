@@ -11,7 +11,7 @@ from .catalog import DATASET_BY_SHAPE, DEVICES, FORMATS, PRECISIONS
 from .data.preprocess import SCALES
 from .export.calibration import CALIBRATION_IMAGES
 from .models import MODELS
-from .regress import DEFAULT_BASELINE, DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
+from .regress import DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
 from .scenario.settings import SCENARIOS
 from .train import STRATEGIES
@@ -122,8 +122,9 @@ def _add_merge(sub) -> argparse.ArgumentParser:
 def _add_regress(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("regress", help="latency regression check of a fast set against a committed baseline")
     _exported(p)
-    p.add_argument("--baseline", type=Path, default=DEFAULT_BASELINE, metavar="PATH",
-                   help=f"baseline JSON (default: {DEFAULT_BASELINE})")
+    p.add_argument("--baseline", type=Path, default=None, metavar="PATH",
+                   help="baseline JSON (default: the benchmarks/baseline*.json recorded on this machine setup; "
+                        "with --update-baseline, that file or a new baseline-<cpu>-<cores>c.json)")
     p.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD_PCT, metavar="PCT",
                    help=f"flag a case whose slowdown is above this, with 95%% confidence (default {DEFAULT_THRESHOLD_PCT:g})")
     p.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS, help=f"interleaved rounds (default {DEFAULT_ROUNDS})")

@@ -130,7 +130,7 @@ class ReportPlan:
 class RegressPlan:
     """One ``regress`` run: a comparison with the baseline, or (``update_baseline``) a new baseline."""
 
-    baseline: Path
+    baseline: Path | None  # None: the file in benchmarks/ recorded on this machine setup (regress.baselines)
     threshold_pct: float
     rounds: int
     threads: int

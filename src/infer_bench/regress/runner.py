@@ -29,6 +29,7 @@ from ..measure import REGRESSION_BLOCK, time_pairs
 from ..models import get_spec
 from ..results.regress import Baseline, RegressOutcome, kept_environment
 from ..runtimes import LoadOptions, get_runtime
+from .baselines import BASELINE_DIR, baseline_for_machine
 from .contention import CONTENTION_MIB, MemoryContention, require_spare_core
 from .fastset import FAST_SET, case_id, fast_set_artifacts, resolve_cases
 from .reference import ReferenceExports, reference_exports, reference_run, require_committed_exports
@@ -207,7 +208,7 @@ def _reference_for(baseline: Baseline, names: Sequence[str], log: Callable[[str]
     return reference_exports(baseline.environment.get("git_commit") or "", candidate, log)
 
 
-def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PCT, rounds: int = DEFAULT_ROUNDS,
+def run_regress(baseline_path: Path | None, threshold_pct: float = DEFAULT_THRESHOLD_PCT, rounds: int = DEFAULT_ROUNDS,
                 threads: int = DEFAULT_THREADS, update: bool = False, slowdowns: dict[str, float] | None = None,
                 data_dir=None, with_contention: bool = False, log: Callable[[str], None] = print) -> RegressOutcome:
     """Measure the fast set against its reference and compare the paired ratios with the baseline's.
@@ -219,6 +220,9 @@ def run_regress(baseline_path: Path, threshold_pct: float = DEFAULT_THRESHOLD_PC
     streams memory, as a busy CI neighbour does; unchanged code should still
     pass.
     """
+    if baseline_path is None:  # the one recorded on this machine setup (or, to record, where it goes)
+        baseline_path = baseline_for_machine(BASELINE_DIR, capture_environment(threads), threads, update)
+        log(f"Baseline: {baseline_path}")
     baseline_path = Path(baseline_path)
     if update:
         log(f"Recording a baseline: {BASELINE_PROCESSES} fresh processes, then {CONTENDED_PROCESSES} under memory "
