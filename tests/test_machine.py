@@ -35,6 +35,16 @@ def test_every_differing_field_is_named():
     assert "a.json and b.json" in text and "cpu model" in text and "numpy" in text and "logical cores" in text
 
 
+def test_records_that_vary_the_threads_themselves_compare_only_the_thread_variables():
+    # A LoadGen search or a sweep asks for its own thread counts and records what ran per result.
+    search = {**HERE, "threads": {"requested": 2, "env": {}}}
+    bench = {**HERE, "threads": {"requested": None, "env": {}}}
+    assert machine_differences(bench, search) and not machine_differences(bench, search, requested_threads=False)
+    pinned = {**HERE, "threads": {"requested": 2, "env": {"OMP_NUM_THREADS": "1"}}}
+    assert machine_differences(bench, pinned, requested_threads=False) == [
+        "threads differs: {'env': {}} vs {'env': {'OMP_NUM_THREADS': '1'}}"]
+
+
 def test_a_key_only_one_file_has_is_not_a_difference():
     # Older files lack some keys; only a key both carry with other values makes them incomparable.
     assert machine_differences({"cpu_model": "X"}, {"cpu_model": "X", "python": "3.11.7"}) == []

@@ -160,7 +160,7 @@ def scenario_section(record: ScenarioRecord | None, path: Path | None, problem: 
         text = (f"No LoadGen scenario run found; run {CMD_SCENARIO} (e.g. `--find-max-qps --slo-ms 10`)."
                 if problem is None else f"The scenario record could not be used ({problem}); run {CMD_SCENARIO}.")
         return lines + [missing(text), ""]
-    diffs = machine_differences(results_file.environment, record.environment)
+    diffs = machine_differences(results_file.environment, record.environment, requested_threads=False)
     if diffs:
         return lines + [missing(f"`{path}` was measured on another machine setup than the benchmark results "
                                 f"({'; '.join(diffs)}); left out. Run {CMD_SCENARIO} here."), ""]

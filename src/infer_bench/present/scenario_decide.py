@@ -70,7 +70,9 @@ def split_by_machine(files, environment: dict, unreadable=()) -> ScenarioInputs:
                               "pass the ResultsFile's environment block.")
     usable, left_out = [], [(Path(p), why) for p, why in unreadable]
     for f in sorted(files, key=lambda f: (f.record.created, f.path.name, f.target or "")):
-        diffs = machine_differences(environment, f.record.environment)
+        # Per-worker threads are what a search varies, and each run records its own: only the
+        # thread environment variables of the two setups must agree.
+        diffs = machine_differences(environment, f.record.environment, requested_threads=False)
         if diffs:
             where = "" if f.target is None else f"target {f.target}: "
             left_out.append((f.path, f"{where}measured on another machine setup than the benchmark results: "

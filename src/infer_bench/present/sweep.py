@@ -96,7 +96,7 @@ def skipped_lines(points) -> list[str]:
 def other_setup(sweep_env: dict, bench_env: dict) -> list[str]:
     """The machine differences between a sweep and the bench results, thread settings aside
     (a sweep varies the threads itself)."""
-    return [d for d in machine_differences(bench_env, sweep_env) if not d.startswith("threads")]
+    return machine_differences(bench_env, sweep_env, requested_threads=False)
 
 
 def draw_sweep(points, path):

@@ -13,17 +13,21 @@ from ..errors import InferBenchError
 COMPARABLE_KEYS = ("cpu_model", "logical_cores", "gpu", "python", "packages", "threads")
 
 
-def _threads(value):
+def _threads(value, requested: bool = True):
     # The threads block holds the count asked for (None = all cores) and the thread
     # environment variables; both change what runs, so both are compared.
-    return value if not isinstance(value, dict) else {k: value.get(k) for k in ("requested", "env")}
+    keys = ("requested", "env") if requested else ("env",)
+    return value if not isinstance(value, dict) else {k: value.get(k) for k in keys}
 
 
-def machine_differences(a: dict, b: dict) -> list[str]:
+def machine_differences(a: dict, b: dict, requested_threads: bool = True) -> list[str]:
     """Plain-words list of the differences between two environment blocks that make timings incomparable.
 
     A key missing from either block is not counted as a difference (older
     files lack some keys); a key present in both with other values is.
+    ``requested_threads=False`` leaves the thread count asked for out (the thread
+    environment variables still count): for records that vary the threads
+    themselves and say per result what ran (a LoadGen search, ``bench --sweep``).
     """
     out = []
     for key in COMPARABLE_KEYS:
@@ -31,7 +35,7 @@ def machine_differences(a: dict, b: dict) -> list[str]:
             continue
         va, vb = a[key], b[key]
         if key == "threads":
-            va, vb = _threads(va), _threads(vb)
+            va, vb = _threads(va, requested_threads), _threads(vb, requested_threads)
         if key == "packages" and isinstance(va, dict) and isinstance(vb, dict):
             for name in sorted(set(va) | set(vb)):
                 if name in va and name in vb and va[name] != vb[name]:
