@@ -42,8 +42,7 @@ from .present.report import write_report  # noqa: E402
 from .present.tables import (BEST_BATCH_HEADERS, LATENCY_HEADERS, best_batch_rows, latency_rows,  # noqa: E402
                              skipped_summary)
 from .regress import REGRESS_HEADERS, outcome_rows, run_regress, verdict_lines  # noqa: E402
-from .present.sweep import (SWEEP_HEADERS, by_variant as sweep_by_variant, skipped_lines as sweep_skipped_lines,  # noqa: E402
-                            sweep_rows, sweep_sentence, variant_label)
+from .present.sweep import format_sweep  # noqa: E402
 from .results import ResultsWriter  # noqa: E402
 from .results.sweep import SweepWriter  # noqa: E402
 from .runtimes.devices import configure_tensorflow  # noqa: E402
@@ -189,12 +188,7 @@ def run_sweep_command(plan: SweepPlan) -> int:
             print(f"\nInterrupted: the finished cases are kept in {writer.path}; the unfinished one was dropped.",
                   file=sys.stderr)
         raise
-    for variant_points in sweep_by_variant(points).values():
-        print(f"\n{variant_label(variant_points)}:")
-        print(tabulate(sweep_rows(variant_points), headers=SWEEP_HEADERS, tablefmt=plan.bench.table_format))
-        print(sweep_sentence(variant_points))
-    for line in sweep_skipped_lines(points):
-        print(line)
+    print(format_sweep(points, plan.bench.table_format))
     print(f"\nResults: {writer.path}")
     return 0
 

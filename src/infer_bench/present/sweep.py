@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from tabulate import tabulate
+
 from ..results.machine import machine_differences
 from ..results.sweep import SweepPoint
 from .figures import _figure, _save
@@ -78,6 +80,13 @@ def sweep_sentence(points: list[SweepPoint]) -> str:
             max(others, key=lambda p: p.throughput_rows_per_s), base) if others else ""
         return f"{variant_label(points)}: {base.layout} (one request at a time) has the most rows/s{tail}."
     return (f"{variant_label(points)}: {what}: {versus(best, base).replace('the throughput', 'the throughput of ' + base.layout)}.")
+
+
+def format_sweep(points, table_format: str = "github") -> str:
+    """What ``bench --sweep`` prints: per case its label, table and sentence; then the skip reasons."""
+    blocks = [f"\n{variant_label(pts)}:\n{tabulate(sweep_rows(pts), headers=SWEEP_HEADERS, tablefmt=table_format)}"
+              f"\n{sweep_sentence(pts)}" for pts in by_variant(points).values()]
+    return "\n".join(blocks + skipped_lines(points))
 
 
 def skipped_lines(points) -> list[str]:
