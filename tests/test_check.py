@@ -630,3 +630,21 @@ def test_layer_error_rows_fit_the_memory_bound_by_the_models_layer_outputs():
     big = keras.Sequential([keras.Input((512, 512, 3)), keras.layers.Conv2D(64, 3, padding="same")])
     per_row = GRAPH_TENSORS_PER_LAYER_OUTPUT * 4 * 512 * 512 * 64
     assert rows_within_memory(big, 100) == max(MIN_LAYER_ROWS, LAYER_MEMORY_BYTES // per_row) == MIN_LAYER_ROWS
+
+
+def test_reports_of_one_folder_merge_in_order_and_others_are_refused():
+    import dataclasses
+
+    from infer_bench.results.check import merge_reports
+
+    first = hand_made_report({"cpu_model": "x"})
+    second = dataclasses.replace(first, entries=first.entries[:1], seconds=1.25, created="2026-01-02T03:05:00+01:00")
+    merged = merge_reports([first, second])
+    assert merged.entries == first.entries + first.entries[:1]
+    assert merged.seconds == 5.0 and merged.created == first.created and merged.environment == {"cpu_model": "x"}
+    assert not merged.ok and merged.failed == list(first.failed)
+    other_folder = dataclasses.replace(second, exported="elsewhere")
+    with pytest.raises(InferBenchError, match="differ in exported"):
+        merge_reports([first, other_folder])
+    with pytest.raises(InferBenchError, match="no check reports"):
+        merge_reports([])

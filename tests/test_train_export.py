@@ -156,3 +156,30 @@ def test_onnx_int8_artifacts_quantize_what_they_say(quick_export):
     path = manifest.folder / manifest.artifacts[("alexnet_fashion", "onnx", "static_int8")].path
     ops = [n.op_type for n in onnx.load(str(path)).graph.node]
     assert ops.count("QuantizeLinear") > 5 and "Conv" in ops
+
+
+def test_the_seed_is_recorded_reused_when_equal_and_retrained_when_changed(tmp_path):
+    import keras
+
+    def weights(folder):
+        model = keras.saving.load_model(folder / "simple_cnn" / "simple_cnn.keras", compile=False)
+        return model.get_weights()[0]
+
+    def train(seed, out):
+        lines = []
+        manifest = run_train_export(Plan(models=["simple_cnn"], out=out, quick=True, keras_only=True, seed=seed),
+                                    log=lines.append)
+        return manifest, lines
+
+    manifest, _ = train(7, tmp_path / "a")
+    assert manifest.models["simple_cnn"]["seed"] == 7
+    assert json.loads((tmp_path / "a" / "simple_cnn" / "history.json").read_text())["seed"] == 7
+    _, lines = train(7, tmp_path / "a")
+    assert any("reusing trained model" in line for line in lines)
+    seven = weights(tmp_path / "a")
+    manifest, lines = train(8, tmp_path / "a")
+    assert not any("reusing trained model" in line for line in lines) and manifest.models["simple_cnn"]["seed"] == 8
+    assert not np.allclose(weights(tmp_path / "a"), seven, atol=1e-3)  # another initial draw
+    train(7, tmp_path / "b")
+    # The same seed, the same training (oneDNN's float reductions may differ in the last bits).
+    np.testing.assert_allclose(weights(tmp_path / "b"), seven, atol=1e-4)

@@ -65,7 +65,8 @@ def plan_train_export(args) -> TrainExportPlan:
     if args.epochs is not None and args.epochs < 1:
         raise InferBenchError(f"--epochs {args.epochs} must be at least 1.", "pass a positive number of epochs.")
     return TrainExportPlan(models=list(check_models(args.models)), out=args.out, data_dir=args.data_dir,
-                           epochs=args.epochs, quick=args.quick, force=args.force, strategy=args.strategy)
+                           epochs=args.epochs, quick=args.quick, force=args.force, strategy=args.strategy,
+                           seed=args.seed)
 
 
 def run_train_export_command(plan: TrainExportPlan) -> int:

@@ -14,7 +14,7 @@ from .models import MODELS
 from .regress import DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
 from .scenario.settings import SCENARIOS
-from .train import STRATEGIES
+from .train import SEED, STRATEGIES
 from .usermodel import OUTPUT_KINDS
 
 
@@ -49,6 +49,10 @@ def _add_train_export(sub) -> argparse.ArgumentParser:
     p.add_argument("--models", type=csv, default=list(MODELS), metavar="M1,M2",
                    help=f"models to train and export (default: all: {', '.join(MODELS)})")
     p.add_argument("--epochs", type=int, default=None, help="epochs per model (default: each model's own)")
+    p.add_argument("--seed", type=int, default=SEED, metavar="N",
+                   help=f"training seed: initial weights, shuffling, augmentation (default {SEED}); the data "
+                        "split, calibration images and test set stay the same; a model trained with another "
+                        "seed is retrained")
     p.add_argument("--quick", action="store_true",
                    help="small data subsets and one epoch: a smoke run in minutes, not a real result")
     _data_dir(p, "folder holding fashion-mnist/ and cats-vs-dogs/")

@@ -38,7 +38,7 @@ from .present.scenario import load_scenarios
 from .present.scenario_decide import all_decisions
 from .isolate import run_isolated
 from .results import ResultsWriter, load_results
-from .results.check import load_check
+from .results.check import CheckReport, load_check, merge_reports
 from .train_export import Plan as TrainExportPlan, run_train_export
 from .user_export import ExportPlan, run_export
 
@@ -48,6 +48,7 @@ from .user_export import ExportPlan, run_export
 STEP_WEIGHTS = {"report": (26.0, 2.0, 4.5, 1.0, 0.3), "quick": (2.0, 0.3, 1.0, 0.7, 0.2),
                 "user": (2.5, 1.0, 2.5, 1.0, 0.3)}
 STEPS = ("export", "check", "bench", "explain", "report")
+SMALL_MODEL_PARAMETERS = 1_000_000  # trained and exported in one process (see train_export_isolated)
 BENCH_BATCHES = {"full": (1, 8, 32), "quick": (1,)}
 QUICK_MIN_TIME_S = 0.1
 QUICK_MIN_CALLS = 20  # not bench's 100: model.predict's 100 calls took 22 s per model
@@ -119,17 +120,28 @@ def export_step(plan: ExportPlan, threads: int | None, *, log) -> None:
     run_export(plan, log)
 
 
-def check_step(plan: RunPlan, models: list[str], *, log) -> Path:
-    """``check`` of ``models`` (repairs included); the path of the saved check file."""
+def check_step(plan: RunPlan, models: list[str], *, log) -> CheckReport:
+    """``check`` of ``models`` (repairs included); the report, saved by the caller."""
     _tensorflow_threads(plan.threads)
+    return run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
+                     tolerances=QUICK_TOLERANCES if plan.quick else None,
+                     limit=QUICK_CHECK_ROWS if plan.quick else None,
+                     random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS, layer_errors=not plan.quick)
+
+
+def check_isolated(plan: RunPlan, models: list[str], log: Callable[[str], None] = print) -> Path:
+    """``check`` of ``models``, each model in a process of its own, saved as one check file; its path.
+
+    One process per model: a process that checked the three report models peaked at 4.4 GiB,
+    each model's per-layer int8 errors adding to what the one before left behind. --quick
+    measures no per-layer errors and checks 256 rows, so its models share one process (each
+    process costs about 7 s, mostly importing TensorFlow)."""
     if plan.quick:
         log("--quick: int8 artifacts are judged, but their per-layer errors are not measured and nothing is "
             "repaired (smoke models are barely trained)")
-    report = run_check(plan.exported, models=models, data_dir=plan.data_dir, log=log,
-                       tolerances=QUICK_TOLERANCES if plan.quick else None,
-                       limit=QUICK_CHECK_ROWS if plan.quick else None,
-                       random_rows=QUICK_RANDOM_ROWS if plan.quick else RANDOM_ROWS, layer_errors=not plan.quick)
-    return save_check(report, plan.results_dir)
+    groups = [models] if plan.quick else [[model] for model in models]
+    reports = [run_isolated(f"check {', '.join(group)}", check_step, plan, group, log=log) for group in groups]
+    return save_check(merge_reports(reports), plan.results_dir)
 
 
 def bench_step(plan: RunPlan, models: list[str], *, log) -> Path:
@@ -151,12 +163,17 @@ def explain_step(plan: RunPlan, *, log) -> None:
 
 
 def train_export_isolated(plan: TrainExportPlan, threads: int | None, log: Callable[[str], None] = print) -> None:
-    """``train-export`` of ``plan``, per model: training in one process, the exports in the next.
+    """``train-export`` of ``plan``, per model: a large model's training in one process, its exports
+    in the next; a small one's both in one process.
 
     Split even with --quick: after one epoch on 512 Cats vs Dogs images the process held 2.2 GiB,
-    and the ONNX export's copies of the AlexNet's weights took it to 3.8 GiB."""
+    and the ONNX export's copies of the AlexNet's weights took it to 3.8 GiB. simple_cnn's weights
+    are 0.9 MB: its exports add little, and a second process would add about 7 s."""
     for model in plan.models:
         one = replace(plan, models=[model])
+        if MODELS[model].parameters <= SMALL_MODEL_PARAMETERS:
+            run_isolated(f"train and export {model}", train_export_step, one, threads, log=log)
+            continue
         run_isolated(f"train {model}", train_export_step, replace(one, keras_only=True), threads, log=log)
         one = replace(one, force=False)  # the model was just (re)trained or is up to date: reuse it, export anew
         run_isolated(f"export {model}", train_export_step, one, threads, log=log)
@@ -198,7 +215,7 @@ def run_pipeline(plan: RunPlan, log: Callable[[str], None] = print) -> Path:
     # check before bench: it may repair a static int8 artifact (re-export with its worst layers in
     # float), and bench must time the file the decision table will name.
     progress.begin("check")
-    check_path = run_isolated("check", check_step, plan, models, log=log)
+    check_path = check_isolated(plan, models, log)
     report = load_check(check_path)
     failed = [e for e in report.entries if not e.passed]
     log(f"{len(report.entries) - len(failed)} of {len(report.entries)} artifacts PASS ({check_path})")

@@ -106,16 +106,16 @@ def input_preprocess(spec: ModelSpec) -> Preprocess:
     return Preprocess(height, width, channels, "1/255")
 
 
-def augmentation():
+def augmentation(seed: int = SEED):
     """The training-time augmentation of the report's Cats vs Dogs AlexNet, as a (x, y) -> (x, y) batch map.
 
     It lives in the input pipeline, not the model, so the exported models stay exactly the report's layers.
     """
     import keras
 
-    aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=SEED),
-                            keras.layers.RandomTranslation(0.1, 0.1, seed=SEED),
-                            keras.layers.RandomZoom(0.1, seed=SEED)])
+    aug = keras.Sequential([keras.layers.RandomFlip("horizontal", seed=seed),
+                            keras.layers.RandomTranslation(0.1, 0.1, seed=seed),
+                            keras.layers.RandomZoom(0.1, seed=seed)])
 
     def augment_batch(images, labels):  # a def, not a lambda: AutoGraph cannot read a lambda's source
         return aug(images, training=True), labels
@@ -123,10 +123,10 @@ def augmentation():
     return augment_batch
 
 
-def train_pipeline(split: ImageSplit, preprocess: Preprocess, batch_size: int, augment: bool):
+def train_pipeline(split: ImageSplit, preprocess: Preprocess, batch_size: int, augment: bool, seed: int = SEED):
     """Seeded, reshuffled-each-epoch batches of ``split``, augmented if asked, read a batch at a time."""
-    return split_batches(split, preprocess, batch_size, shuffle_seed=SEED,
-                         augment=augmentation() if augment else None)
+    return split_batches(split, preprocess, batch_size, shuffle_seed=seed,
+                         augment=augmentation(seed) if augment else None)
 
 
 def validation_pipeline(split: ImageSplit, preprocess: Preprocess, spec: ModelSpec):
@@ -195,7 +195,7 @@ def is_writer(strategy) -> bool:
 
 
 def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
-          log: Callable[[str], None] = print, strategy: str = "default") -> TrainResult:
+          log: Callable[[str], None] = print, strategy: str = "default", seed: int = SEED) -> TrainResult:
     """Train ``spec`` on ``data``'s train split (seeded) and evaluate on its held-out test split.
 
     The images are read a batch at a time (``data.stream``): memory holds the batches in
@@ -203,13 +203,14 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
     accuracy). ``strategy``: a ``STRATEGIES`` name. The model is built and compiled in the
     strategy's scope and each step takes ``spec.batch_size`` rows per replica (the global
     batch is that times the replicas, so each replica sees the batch size the recipe was tuned for).
+    ``seed`` seeds the weights, the shuffling and the augmentation; the data's split is the data's.
     """
     import keras
 
     if data.validation is None:
         raise InferBenchError(f"{spec.name}'s data ({data.location}) has no validation split to follow training on.",
                               "open it with a validation share above 0 (open_data(..., validation_share=0.2)).")
-    keras.utils.set_random_seed(SEED)
+    keras.utils.set_random_seed(seed)
     epochs = epochs or spec.epochs
     dist = distribution_strategy(strategy)
     replicas = dist.num_replicas_in_sync
@@ -219,7 +220,7 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
         model = spec.build()
         compile_model(model, spec, steps, epochs)
     preprocess = input_preprocess(spec)
-    train_ds = train_pipeline(data.train, preprocess, global_batch, spec.augment)
+    train_ds = train_pipeline(data.train, preprocess, global_batch, spec.augment, seed)
     val_ds = validation_pipeline(data.validation, preprocess, spec)
     start = time.perf_counter()
     curves: dict[str, list[float]] = {k: [] for k in ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")}
@@ -256,7 +257,7 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
         "weight_decay": spec.weight_decay,
         "label_smoothing": spec.label_smoothing,
         "augment": spec.augment,
-        "seed": SEED,
+        "seed": seed,
         "rows": {"train": len(data.train), "val": len(data.validation), "test": len(data.test)},
         "curves": curves,
         "train_seconds": time.perf_counter() - start,

@@ -28,7 +28,7 @@ from .manifest import Manifest, entry_for, load_manifest
 from .measure import peak_rss_mb, release_freed_heap
 from .models import MODELS, get_spec
 from .results.history import load_history, save_history
-from .train import QUICK_EPOCHS, QUICK_ROWS, QUICK_VALIDATION_ROWS, input_preprocess, plot_history, train
+from .train import QUICK_EPOCHS, QUICK_ROWS, QUICK_VALIDATION_ROWS, SEED, input_preprocess, plot_history, train
 
 
 
@@ -44,6 +44,7 @@ class Plan:
     force: bool = False
     strategy: str = "default"  # train.STRATEGIES: "mirrored" trains on every local GPU / logical CPU device
     keras_only: bool = False  # train (or reuse) and save the .keras file only; the exports come in a later call
+    seed: int = SEED  # training's seed (weights, shuffling, augmentation); a model trained with another is retrained
     # The CLI runs each model's steps in processes of their own (pipeline.train_export_isolated),
     # which set TensorFlow's threads themselves.
     needs_tensorflow = False
@@ -123,7 +124,8 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
     keras_path = folder / artifact_filename(name, "keras", "fp32")
     keras_key = (name, "keras", "fp32")
     info = manifest.models.get(name, {})
-    reuse = (not plan.force and info.get("quick", False) == plan.quick and keras_key in manifest.artifacts
+    reuse = (not plan.force and info.get("quick", False) == plan.quick and info.get("seed", SEED) == plan.seed
+             and keras_key in manifest.artifacts
              and _is_current(manifest, keras_key, manifest.artifacts[keras_key].source_sha256))
     preprocess = input_preprocess(spec)
     opened: list[DataSource] = []  # opened on first use: a rerun that reuses everything reads no data
@@ -145,7 +147,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         progress.note(f"training {name} on {len(source.train)} {spec.dataset} images from {source.location}, "
                       "read a batch at a time")
         result = train(spec, source, epochs=QUICK_EPOCHS if plan.quick else plan.epochs, log=progress.note,
-                       strategy=plan.strategy)
+                       strategy=plan.strategy, seed=plan.seed)
         model, history = result.model, result.history
         history["quick"] = plan.quick
         folder.mkdir(parents=True, exist_ok=True)
@@ -158,7 +160,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
                 "target_accuracy": spec.target_accuracy, "quick": plan.quick,
                 "test_rows": history["rows"]["test"], "binary": spec.binary,
                 "history": f"{name}/history.json", "curves": f"{name}/training.png",
-                "stability": history["stability"]}
+                "stability": history["stability"], "seed": plan.seed}
         manifest.models[name] = info
         verdict = "meets" if history["test_accuracy"] >= spec.target_accuracy else "BELOW"
         progress.step(f"{name}: trained, test accuracy {history['test_accuracy']:.2%} ({verdict} the "

@@ -285,6 +285,28 @@ class CheckReport:
         return report
 
 
+def merge_reports(reports: list[CheckReport]) -> CheckReport:
+    """One report of several checks of the same export folder (``run`` checks each model in its own process).
+
+    The entries follow the reports' order; the time is their sum; the rest is the first report's,
+    and must be the same in all of them (a merge of checks judged by other tolerances, on other
+    random inputs or of another export folder would mix results that cannot be compared).
+    """
+    if not reports:
+        raise InferBenchError("merge_reports: no check reports to merge.")
+    first = reports[0]
+    for other in reports[1:]:
+        for field in ("tolerances", "exported", "random_inputs", "rel_diff_floor", "reference_runtime"):
+            if getattr(other, field) != getattr(first, field):
+                raise InferBenchError(f"The checks to merge differ in {field}: {getattr(first, field)!r} "
+                                      f"against {getattr(other, field)!r}.",
+                                      "merge only checks of one export folder run with the same settings.")
+    return CheckReport(entries=tuple(e for r in reports for e in r.entries), tolerances=first.tolerances,
+                       exported=first.exported, created=first.created, seconds=sum(r.seconds for r in reports),
+                       random_inputs=first.random_inputs, rel_diff_floor=first.rel_diff_floor,
+                       reference_runtime=first.reference_runtime, environment=first.environment)
+
+
 _REPORT_KEYS = ("created", "exported", "ok", "seconds", "reference_runtime", "rel_diff_floor", "random_inputs",
                 "tolerances", "results")
 
