@@ -292,6 +292,21 @@ def test_compare_outputs_sigmoid_side_of_half_and_relative_floor():
     assert c.max_rel_diff == pytest.approx(0.2 / 0.4)
 
 
+def test_disagreeing_rows_are_placed_against_the_keras_decision_boundary():
+    # Softmax: leads 0.8, 0.2 and 0.1; the two rows that flip lead by 0.2 and 0.1.
+    ref = np.array([[0.1, 0.9], [0.6, 0.4], [0.45, 0.55]])
+    out = np.array([[0.2, 0.8], [0.3, 0.7], [0.6, 0.4]])
+    c = compare_outputs(ref, out, binary=False)
+    assert c.flip_margin == pytest.approx(0.2) and c.boundary_share == pytest.approx(2 / 3)
+    # One sigmoid unit: p = 0.48 leads by |2p - 1| = 0.04; p = 0.9 by 0.8 and does not flip.
+    s = compare_outputs(np.array([[0.48], [0.9], [0.1]]), np.array([[0.52], [0.85], [0.1]]), binary=True)
+    assert s.flip_margin == pytest.approx(0.04) and s.boundary_share == pytest.approx(1 / 3)
+    assert compare_outputs(ref, ref, binary=False).flip_margin is None
+    reasons = judge("static_int8", DEFAULT_TOLERANCES["static_int8"], s, None, 0.9, 0.9)
+    assert reasons == ("top-1 agreement 66.67% < 99.00% (Keras' own lead of its top-1 class over the runner-up is at "
+                       "most 0.04 on the 1 disagreeing row(s); 33.3% of all rows are that close to its boundary)",)
+
+
 def test_nan_outputs_are_counted_and_fail():
     c = compare_outputs(np.array([[0.5, 0.5]]), np.array([[np.nan, 0.5]]), binary=False)
     assert c.nonfinite == 1 and c.max_abs_diff == math.inf
@@ -413,15 +428,15 @@ def test_override_values_are_validated_where_the_row_is_built():
 
 # --- the record: results/check.py, one writer and one reader of check-*.json ---------------------
 
-# The keys today's check files have (schema version 2: version 1's, then layer_errors, layer_error_note and
-# repair per result), in their order.
+# The keys today's check files have (schema version 2: version 1's, then flip_margin, boundary_share,
+# layer_errors, layer_error_note and repair per result), in their order.
 REPORT_KEYS = ["schema_version", "created", "environment", "exported", "ok", "seconds", "reference_runtime",
                "rel_diff_floor", "random_inputs", "tolerances", "results"]
 RESULT_KEYS = ["model", "format", "quantization", "path", "runtime", "reference_accuracy", "test_accuracy",
                "accuracy_delta_pts", "top1_agreement", "max_abs_diff", "mean_abs_diff", "max_rel_diff",
                "nonfinite_outputs", "random_max_abs_diff", "random_mean_abs_diff", "random_max_rel_diff",
                "random_top1_agreement", "rows", "random_rows", "verdict", "reasons", "seconds", "extra",
-               "layer_errors", "layer_error_note", "repair"]
+               "flip_margin", "boundary_share", "layer_errors", "layer_error_note", "repair"]
 
 
 def hand_made_report(environment=None) -> CheckReport:
@@ -509,6 +524,15 @@ def test_version_1_files_still_load_without_layer_errors_or_repair(tmp_path):
     loaded = load_check(path)
     assert all(r.layer_errors == () and r.repair is None for r in loaded.entries)
     assert loaded.to_dict()["schema_version"] == 2  # rewritten in today's version
+
+
+def test_files_without_the_flip_keys_load_with_them_unknown(tmp_path):
+    data = hand_made_report().to_dict()
+    for row in data["results"]:
+        del row["flip_margin"], row["boundary_share"]
+    path = tmp_path / "check-20260102-030405.json"
+    path.write_text(json.dumps(data))
+    assert all(r.flip_margin is None and r.boundary_share is None for r in load_check(path).entries)
 
 
 def test_files_written_before_the_record_still_load(tmp_path):

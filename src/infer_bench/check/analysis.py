@@ -5,7 +5,12 @@
 - max and mean absolute difference of the outputs. The max is also the
   smallest absolute tolerance under which every output would pass;
 - max relative difference ``|a - k| / max(|k|, REL_DIFF_FLOOR)``; the floor
-  (1e-3) keeps near-zero probabilities from turning rounding noise into huge ratios.
+  (1e-3) keeps near-zero probabilities from turning rounding noise into huge ratios;
+- where rows disagree, how close they sit to the Keras model's decision boundary:
+  the largest lead of its top-1 class over the runner-up among them (``flip_margin``;
+  for one sigmoid output p, ``|2p - 1|``, the lead of one class's probability over the
+  other's), and the share of all rows that close (``boundary_share``). Flips among rows
+  the model itself hardly separates are a different finding from flips of confident rows.
 
 The verdict (``judge``) applies one precision's row of the tolerance table;
 see ``check.tolerances`` for which limits count on random inputs. Nothing
@@ -28,7 +33,7 @@ RANDOM_RANGE = (0.0, 1.0)  # the valid pixel range after /255 scaling
 ACCURACY_NOTE_PTS = 0.1  # Keras accuracy further than this from the one recorded at training gets a note
 
 __all__ = ["ACCURACY_NOTE_PTS", "OutputComparison", "RANDOM_RANGE", "RANDOM_ROWS", "RANDOM_SEED", "REL_DIFF_FLOOR",
-           "compare_outputs", "differs_from_training", "judge", "random_inputs", "random_inputs_spec"]
+           "boundary_note", "compare_outputs", "decision_margins", "differs_from_training", "judge", "random_inputs", "random_inputs_spec"]
 
 
 def compare_outputs(reference: np.ndarray, outputs: np.ndarray, binary: bool) -> OutputComparison:
@@ -47,8 +52,24 @@ def compare_outputs(reference: np.ndarray, outputs: np.ndarray, binary: bool) ->
         diff = np.where(np.isfinite(diff), diff, np.inf)
         rel = np.where(np.isfinite(rel), rel, np.inf)
     agree = predicted_classes(out, binary) == predicted_classes(ref, binary)
+    flip_margin = boundary_share = None
+    if not agree.all():
+        margins = decision_margins(ref, binary)
+        flip_margin = float(margins[~agree].max())
+        boundary_share = float(np.mean(margins <= flip_margin))
     return OutputComparison(rows=len(ref), max_abs_diff=float(diff.max()), mean_abs_diff=float(diff.mean()),
-                            max_rel_diff=float(rel.max()), top1_agreement=float(agree.mean()), nonfinite=nonfinite)
+                            max_rel_diff=float(rel.max()), top1_agreement=float(agree.mean()), nonfinite=nonfinite,
+                            flip_margin=flip_margin, boundary_share=boundary_share)
+
+
+def decision_margins(outputs: np.ndarray, binary: bool) -> np.ndarray:
+    """Each row's lead of its top-1 class over the runner-up: ``|2p - 1|`` for one sigmoid output p,
+    else the top score minus the second (probabilities for softmax, logit units for logits)."""
+    out = np.asarray(outputs, dtype=np.float64).reshape(len(outputs), -1)
+    if binary:
+        return np.abs(2.0 * out[:, 0] - 1.0)
+    top2 = np.partition(out, out.shape[1] - 2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
 
 
 def judge(precision: str, tolerance: Tolerance, test: OutputComparison, random: OutputComparison | None,
@@ -61,7 +82,8 @@ def judge(precision: str, tolerance: Tolerance, test: OutputComparison, random: 
     if limit is not None and not test.max_abs_diff <= limit:
         reasons.append(f"max abs diff {test.max_abs_diff:.1e} > {format_limit(limit)} allowed for {precision}")
     if not test.top1_agreement >= tolerance.min_agreement:
-        reasons.append(f"top-1 agreement {test.top1_agreement:.2%} < {tolerance.min_agreement:.2%}")
+        reasons.append(f"top-1 agreement {test.top1_agreement:.2%} < {tolerance.min_agreement:.2%}"
+                       + boundary_note(test))
     drop_limit = tolerance.max_accuracy_drop_pts
     drop = (reference_accuracy - accuracy) * 100
     if drop_limit is not None and not drop <= drop_limit:
@@ -73,6 +95,15 @@ def judge(precision: str, tolerance: Tolerance, test: OutputComparison, random: 
             reasons.append(f"max abs diff on random inputs {random.max_abs_diff:.1e} > {format_limit(limit)} "
                            f"allowed for {precision}")
     return tuple(reasons)
+
+
+def boundary_note(test: OutputComparison) -> str:
+    """" (...)": where the disagreeing rows sit against the Keras model's decision boundary ("" unknown)."""
+    if test.flip_margin is None or test.boundary_share is None:
+        return ""
+    flips = round((1.0 - test.top1_agreement) * test.rows)
+    return (f" (Keras' own lead of its top-1 class over the runner-up is at most {test.flip_margin:.2f} on the "
+            f"{flips} disagreeing row(s); {test.boundary_share:.1%} of all rows are that close to its boundary)")
 
 
 def random_inputs_spec(rows: int = RANDOM_ROWS) -> RandomInputs:

@@ -74,6 +74,8 @@ class OutputComparison:
     max_rel_diff: float  # |a - k| / max(|k|, rel_diff_floor)
     top1_agreement: float  # share of rows with the same predicted class
     nonfinite: int | None = 0  # NaN / inf values in the artifact's outputs (None: not recorded)
+    flip_margin: float | None = None  # Keras' largest top-1 lead among the disagreeing rows (None: none disagree)
+    boundary_share: float | None = None  # share of all rows with a lead <= flip_margin
 
 
 def _flat(side: str, name: str, doc: str, exact: bool = False, absent=None) -> property:
@@ -146,6 +148,8 @@ class CheckResult:
     mean_abs_diff = _flat("test", "mean_abs_diff", "Mean absolute output difference on the test set.")
     max_rel_diff = _flat("test", "max_rel_diff", "Largest relative output difference on the test set.")
     nonfinite_outputs = _flat("test", "nonfinite", "NaN/inf output values on the test set.", exact=True)
+    flip_margin = _flat("test", "flip_margin", "Keras' largest top-1 lead among the rows that disagree.")
+    boundary_share = _flat("test", "boundary_share", "Share of test rows with a lead no larger than flip_margin.")
     random_max_abs_diff = _flat("random", "max_abs_diff", "Largest absolute output difference on random inputs.")
     random_mean_abs_diff = _flat("random", "mean_abs_diff", "Mean absolute output difference on random inputs.")
     random_max_rel_diff = _flat("random", "max_rel_diff", "Largest relative output difference on random inputs.")
@@ -157,7 +161,8 @@ class CheckResult:
     def to_dict(self) -> dict:
         """JSON-ready form, keys in the file's order (non-finite numbers become null)."""
         out = {key: list(self.reasons) if key == "reasons" else getattr(self, key) for key in RESULT_KEYS}
-        out.update(layer_errors=[e.to_dict() for e in self.layer_errors], layer_error_note=self.layer_error_note,
+        out.update(flip_margin=self.flip_margin, boundary_share=self.boundary_share,
+                   layer_errors=[e.to_dict() for e in self.layer_errors], layer_error_note=self.layer_error_note,
                    repair=None if self.repair is None else self.repair.to_dict())
         return out
 
@@ -173,13 +178,15 @@ class CheckResult:
         test = random = None
         if data["top1_agreement"] is not None:
             test = OutputComparison(data["rows"], _unfinite(data["max_abs_diff"]), _unfinite(data["mean_abs_diff"]),
-                                    _unfinite(data["max_rel_diff"]), data["top1_agreement"], data["nonfinite_outputs"])
+                                    _unfinite(data["max_rel_diff"]), data["top1_agreement"], data["nonfinite_outputs"],
+                                    data.get("flip_margin"), data.get("boundary_share"))
         if data["random_top1_agreement"] is not None:
             random = OutputComparison(data["random_rows"], _unfinite(data["random_max_abs_diff"]),
                                       _unfinite(data["random_mean_abs_diff"]), _unfinite(data["random_max_rel_diff"]),
                                       data["random_top1_agreement"], None)
-        # Version 2 keys; a version 1 result has none of them.
-        for key, kind in (("layer_errors", "list"), ("layer_error_note", "str"), ("repair", "dict?")):
+        # Version 2 keys; a version 1 result has none of them (nor files written before 2026-12-02 the flip keys).
+        for key, kind in (("layer_errors", "list"), ("layer_error_note", "str"), ("repair", "dict?"),
+                          ("flip_margin", "num?"), ("boundary_share", "num?")):
             _require_type(data.get(key, [] if key == "layer_errors" else "" if key == "layer_error_note" else None),
                           kind, f"{source}: result {key}")
         errors = tuple(LayerError.from_dict(e, f"{source}: a layer error") for e in data.get("layer_errors", []))
