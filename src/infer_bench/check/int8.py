@@ -74,7 +74,7 @@ MIN_LAYER_ROWS = 8
 # The layer-error runs keep every tensor of the float and the int8 graph for every row: about 10x
 # the Keras layers' outputs (measured: 38 MB a row for a 224x224 AlexNet's 3.7 MB of layer outputs,
 # 29 MB for a 96x96 MobileNetV3Small's 3.9 MB, which on 174 rows took the check to 6.2 GiB).
-LAYER_MEMORY_BYTES = 1 << 30
+LAYER_MEMORY_BYTES = 768 << 20  # 21 rows of the 224x224 AlexNet: with 1 GiB (29 rows) its check peaked at 4.03 GiB
 GRAPH_TENSORS_PER_LAYER_OUTPUT = 10
 
 
