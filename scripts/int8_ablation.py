@@ -23,7 +23,6 @@ models, 10-25 s each for the 224x224 AlexNet).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -33,17 +32,17 @@ import numpy as np
 from tabulate import tabulate
 
 from infer_bench.check.analysis import compare_outputs
-from infer_bench.check.int8 import calibration_loader, float_source, requantize
+from infer_bench.check.int8 import REPAIR_FORMATS, calibration_loader, float_source, requantize
 from infer_bench.check.testimages import TestImages
 from infer_bench.errors import InferBenchError
+from infer_bench.fsutil import write_json_atomic
 from infer_bench.inputs import input_spec_for
 from infer_bench.manifest import load_manifest
 from infer_bench.quant.onnx_layers import onnx_layer_scopes
 from infer_bench.quant.openvino_layers import openvino_layer_scopes
 from infer_bench.quant.tflite_layers import float_tflite, tflite_layer_scopes
-from infer_bench.runtimes import LoadOptions, get_runtime
+from infer_bench.runtimes import LoadOptions, get_runtime, runtimes_for_format
 
-RUNTIME = {"onnx": "onnxruntime", "tflite": "litert", "openvino": "openvino"}  # as `check` runs them
 BATCH = 50
 CONV_TYPES = ("Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Conv2DTranspose", "BatchNormalization")
 
@@ -75,8 +74,8 @@ def trials(scopes: dict[str, str], keras_model) -> list[tuple[str, tuple[str, ..
 
 
 def run_outputs(fmt: str, path: Path, images: TestImages) -> np.ndarray:
-    """The artifact's outputs on every test image, in the runtime `check` uses for the format."""
-    session = get_runtime(RUNTIME[fmt]).load(path, LoadOptions(device="cpu"))
+    """The artifact's outputs on every test image, in the runtime `check` uses for the format (its first)."""
+    session = get_runtime(runtimes_for_format(fmt)[0]).load(path, LoadOptions(device="cpu"))
     try:
         return images.run(session, BATCH)
     finally:
@@ -135,10 +134,10 @@ def main(argv=None) -> int:
     parser.add_argument("--json", type=Path, default=None, help="also write the rows to this JSON file")
     args = parser.parse_args(argv)
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-    unknown = [f for f in formats if f not in RUNTIME]
+    unknown = [f for f in formats if f not in REPAIR_FORMATS]
     try:
         if unknown:
-            raise InferBenchError(f"Unknown format(s): {', '.join(unknown)}.", f"use {', '.join(RUNTIME)}.")
+            raise InferBenchError(f"Unknown format(s): {', '.join(unknown)}.", f"use {', '.join(REPAIR_FORMATS)}.")
         if args.json is not None and args.json.exists():
             raise InferBenchError(f"{args.json} already exists.", "name a new file; nothing is overwritten.")
         rows = ablate(args.exported, args.model, formats, args.limit)
@@ -147,9 +146,7 @@ def main(argv=None) -> int:
         return 2
     print_table(rows)
     if args.json is not None:
-        tmp = args.json.with_name(args.json.name + ".partial")
-        tmp.write_text(json.dumps({"exported": str(args.exported), "model": args.model, "rows": rows}, indent=1))
-        tmp.replace(args.json)
+        write_json_atomic(args.json, {"exported": str(args.exported), "model": args.model, "rows": rows})
     return 0
 
 
