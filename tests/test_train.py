@@ -8,7 +8,7 @@ import pytest
 from infer_bench.errors import InferBenchError
 from infer_bench.models import MODELS
 from infer_bench.train import (OPTIMIZERS, learning_rate_schedule, make_optimizer, smoothed_crossentropy, stability,
-                               training_loss)
+                               training_loss, training_precision)
 
 
 def _lr(schedule, step):
@@ -77,3 +77,35 @@ def test_stability_is_the_spread_of_the_last_epochs_in_points():
     assert s["epochs"] == 3
     assert s["range_pts"] == pytest.approx(2.0)
     assert s["std_pts"] == pytest.approx(np.std([90.0, 91.0, 92.0]))
+
+
+AMX = {"amx_bf16": True, "avx512_bf16": True}
+AVX512_BF16_ONLY = {"amx_bf16": False, "avx512_bf16": True}
+NO_BF16 = {"amx_bf16": False, "avx512_bf16": False}
+
+
+def test_auto_trains_in_mixed_bf16_only_on_a_cpu_with_amx_and_no_gpu():
+    assert training_precision("auto", AMX)[0] == "mixed_bfloat16"
+    for flags in (AVX512_BF16_ONLY, NO_BF16, None):  # emulated or unknown: float32
+        policy, why = training_precision("auto", flags)
+        assert policy == "float32" and why.startswith("auto")
+    policy, why = training_precision("auto", AMX, gpus=1)
+    assert policy == "float32" and "GPU" in why
+
+
+def test_an_explicit_training_precision_is_kept_and_a_slow_one_is_said():
+    assert training_precision("float32", AMX) == ("float32", "asked for")
+    assert training_precision("mixed_bfloat16", AMX) == ("mixed_bfloat16", "asked for")
+    policy, why = training_precision("mixed_bfloat16", NO_BF16)
+    assert policy == "mixed_bfloat16" and "emulated" in why
+    with pytest.raises(InferBenchError, match="mixed_bfloat16"):
+        training_precision("bf16", AMX)
+
+
+def test_the_smoothed_loss_takes_bf16_predictions():
+    import keras
+
+    probs = np.array([[0.7, 0.2, 0.1]], np.float32)
+    bf16 = keras.ops.cast(probs, "bfloat16")
+    got = float(np.asarray(smoothed_crossentropy(3, 0.1)(np.array([0]), bf16))[0])
+    assert got == pytest.approx(float(np.asarray(smoothed_crossentropy(3, 0.1)(np.array([0]), probs))[0]), rel=1e-2)

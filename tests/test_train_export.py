@@ -1,5 +1,6 @@
 """End to end: ``train-export --quick`` on real data subsets produces every artifact, each loads and agrees."""
 
+import dataclasses
 import json
 import re
 
@@ -183,3 +184,27 @@ def test_the_seed_is_recorded_reused_when_equal_and_retrained_when_changed(tmp_p
     train(7, tmp_path / "b")
     # The same seed, the same training (oneDNN's float reductions may differ in the last bits).
     np.testing.assert_allclose(weights(tmp_path / "b"), seven, atol=1e-4)
+
+
+def test_mixed_bf16_training_saves_a_float32_model_and_an_explicit_precision_retrains(tmp_path):
+    import keras
+
+    lines = []
+    plan = Plan(models=["simple_cnn"], out=tmp_path, quick=True, keras_only=True, training_precision="mixed_bfloat16")
+    manifest = run_train_export(plan, log=lines.append)
+    assert manifest.models["simple_cnn"]["training_precision"] == "mixed_bfloat16"
+    history = json.loads((tmp_path / "simple_cnn" / "history.json").read_text())
+    assert history["training_precision"]["ran"] == "mixed_bfloat16"
+    assert any("training in mixed_bfloat16" in line for line in lines)
+    # The saved model computes in float32: its exports must not carry bf16 casts.
+    model = keras.saving.load_model(tmp_path / "simple_cnn" / "simple_cnn.keras", compile=False)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert model(np.zeros((1, 28, 28, 1), np.float32)).dtype == "float32"
+    assert keras.mixed_precision.global_policy().name == "float32"  # the process's policy is put back
+    lines.clear()
+    run_train_export(dataclasses.replace(plan, training_precision="auto"), log=lines.append)
+    assert any("reusing trained model" in line for line in lines)  # auto takes what is there
+    lines.clear()
+    manifest = run_train_export(dataclasses.replace(plan, training_precision="float32"), log=lines.append)
+    assert not any("reusing trained model" in line for line in lines)
+    assert manifest.models["simple_cnn"]["training_precision"] == "float32"

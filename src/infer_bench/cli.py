@@ -66,7 +66,7 @@ def plan_train_export(args) -> TrainExportPlan:
         raise InferBenchError(f"--epochs {args.epochs} must be at least 1.", "pass a positive number of epochs.")
     return TrainExportPlan(models=list(check_models(args.models)), out=args.out, data_dir=args.data_dir,
                            epochs=args.epochs, quick=args.quick, force=args.force, strategy=args.strategy,
-                           seed=args.seed)
+                           seed=args.seed, training_precision=args.training_precision)
 
 
 def run_train_export_command(plan: TrainExportPlan) -> int:

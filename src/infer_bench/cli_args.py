@@ -14,7 +14,7 @@ from .models import MODELS
 from .regress import DEFAULT_ROUNDS, DEFAULT_THREADS, DEFAULT_THRESHOLD_PCT
 from .runtimes import RUNTIMES
 from .scenario.settings import SCENARIOS
-from .train import SEED, STRATEGIES
+from .train import SEED, STRATEGIES, TRAINING_PRECISIONS
 from .usermodel import OUTPUT_KINDS
 
 
@@ -53,6 +53,9 @@ def _add_train_export(sub) -> argparse.ArgumentParser:
                    help=f"training seed: initial weights, shuffling, augmentation (default {SEED}); the data "
                         "split, calibration images and test set stay the same; a model trained with another "
                         "seed is retrained")
+    p.add_argument("--training-precision", choices=TRAINING_PRECISIONS, default="auto",
+                   help="Keras dtype policy of training (default auto: mixed_bfloat16 on a CPU with AMX-BF16, "
+                        "else float32); the saved model and its exports compute in float32 either way")
     p.add_argument("--quick", action="store_true",
                    help="small data subsets and one epoch: a smoke run in minutes, not a real result")
     _data_dir(p, "folder holding fashion-mnist/ and cats-vs-dogs/")

@@ -35,6 +35,39 @@ class TrainResult:
 
 OPTIMIZERS = ("adam", "sgd")
 
+# Keras dtype policies training can run under ("auto": ``training_precision`` picks one).
+TRAINING_PRECISIONS = ("auto", "float32", "mixed_bfloat16")
+
+
+def training_precision(asked: str = "auto", cpu_flags: dict | None = None, gpus: int = 0) -> tuple[str, str]:
+    """(the Keras dtype policy training runs under, why), for ``asked`` on this machine. Pure.
+
+    ``cpu_flags``: ``environment.cpu_info()["flags"]`` (None: unknown); ``gpus``: GPUs
+    TensorFlow trains on. "auto" takes mixed bf16 only where the CPU trains with AMX-BF16
+    tiles and no GPU is in play: there oneDNN runs the bf16 convolutions and matrix
+    multiplies on AMX (2026-12-02, Xeon with AMX: 1.6x the rows per second for
+    alexnet_fashion, 3x for alexnet_catsdogs, docs/training.md). Without AMX, bf16 is
+    emulated and was slower than float32 (docs/training.md), so "auto" stays in float32.
+    Either way the weights are float32 and the saved model computes in float32.
+    """
+    if asked not in TRAINING_PRECISIONS:
+        raise unknown_name("training precision", asked, TRAINING_PRECISIONS)
+    flags = cpu_flags or {}
+    if asked == "float32":
+        return "float32", "asked for"
+    if asked == "mixed_bfloat16":
+        if flags.get("amx_bf16") or flags.get("avx512_bf16"):
+            return "mixed_bfloat16", "asked for"
+        return "mixed_bfloat16", ("asked for; this CPU has neither AMX-BF16 nor AVX512-BF16, so bf16 is emulated "
+                                  "and likely slower than float32")
+    if gpus:
+        return "float32", "auto: a GPU trains (mixed bf16 is chosen only for CPUs with AMX-BF16)"
+    if flags.get("amx_bf16"):
+        return "mixed_bfloat16", "auto: this CPU has AMX-BF16, where bf16 convolutions and matmuls train faster"
+    if cpu_flags is None:
+        return "float32", "auto: the CPU's flags are unknown"
+    return "float32", "auto: no AMX-BF16 on this CPU (bf16 would be emulated and slower)"
+
 
 def learning_rate_schedule(spec: ModelSpec, steps_per_epoch: int, epochs: int):
     """Cosine decay of the learning rate to zero over the run, after an optional linear warm-up."""
@@ -72,6 +105,7 @@ def smoothed_crossentropy(n_classes: int, label_smoothing: float):
     import keras
 
     def loss(y_true, y_pred):
+        y_pred = keras.ops.cast(y_pred, "float32")  # bf16 under mixed precision: the loss in float32
         y_true = keras.ops.one_hot(keras.ops.cast(keras.ops.reshape(y_true, [-1]), "int32"), n_classes)
         return keras.losses.categorical_crossentropy(y_true, y_pred, label_smoothing=label_smoothing)
 
@@ -194,8 +228,22 @@ def is_writer(strategy) -> bool:
     return resolver.task_type == "chief" or (resolver.task_type == "worker" and resolver.task_id == 0)
 
 
+def float32_copy(model, spec: ModelSpec):
+    """``model``'s weights in a fresh build of ``spec`` under the float32 policy, compiled for evaluation.
+
+    A model built under mixed bf16 casts to bf16 inside every layer, and its exports would
+    too; its weights are float32, so a float32 build holding them is the model that was
+    trained, computing in float32 as its exports will.
+    """
+    copy = spec.build()
+    copy.set_weights(model.get_weights())
+    copy.compile(loss=training_loss(spec, copy.output_shape[-1]), metrics=["accuracy"])
+    return copy
+
+
 def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
-          log: Callable[[str], None] = print, strategy: str = "default", seed: int = SEED) -> TrainResult:
+          log: Callable[[str], None] = print, strategy: str = "default", seed: int = SEED,
+          precision: str = "auto") -> TrainResult:
     """Train ``spec`` on ``data``'s train split (seeded) and evaluate on its held-out test split.
 
     The images are read a batch at a time (``data.stream``): memory holds the batches in
@@ -204,8 +252,13 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
     strategy's scope and each step takes ``spec.batch_size`` rows per replica (the global
     batch is that times the replicas, so each replica sees the batch size the recipe was tuned for).
     ``seed`` seeds the weights, the shuffling and the augmentation; the data's split is the data's.
+    ``precision``: a ``TRAINING_PRECISIONS`` name; under mixed bf16 the returned model is the
+    float32 build of the trained weights (``float32_copy``), and the test accuracy is its.
     """
     import keras
+    import tensorflow as tf
+
+    from .environment import cpu_info
 
     if data.validation is None:
         raise InferBenchError(f"{spec.name}'s data ({data.location}) has no validation split to follow training on.",
@@ -216,9 +269,16 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
     replicas = dist.num_replicas_in_sync
     global_batch = spec.batch_size * replicas
     steps = math.ceil(len(data.train) / global_batch)
-    with dist.scope():
-        model = spec.build()
-        compile_model(model, spec, steps, epochs)
+    policy, policy_why = training_precision(precision, cpu_info()["flags"], len(tf.config.list_logical_devices("GPU")))
+    log(f"  [{spec.name}] training in {policy} ({policy_why})")
+    previous_policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)  # layers built from here on compute in it
+    try:
+        with dist.scope():
+            model = spec.build()
+            compile_model(model, spec, steps, epochs)
+    finally:
+        keras.mixed_precision.set_global_policy(previous_policy)
     preprocess = input_preprocess(spec)
     train_ds = train_pipeline(data.train, preprocess, global_batch, spec.augment, seed)
     val_ds = validation_pipeline(data.validation, preprocess, spec)
@@ -241,6 +301,9 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
 
     fit_epochs(model, spec, train_ds, val_ds, epochs, [Progress()])
     fit_seconds = time.perf_counter() - start
+    if policy != "float32":
+        with dist.scope():
+            model = float32_copy(model, spec)
     test_acc = accuracy(model, data.test, preprocess)
     log(f"  [{spec.name}] fit returned after {fit_seconds:.0f} s; test accuracy {test_acc:.2%} on "
         f"{len(data.test)} images ({time.perf_counter() - start - fit_seconds:.1f} s)")
@@ -258,6 +321,7 @@ def train(spec: ModelSpec, data: DataSource, epochs: int | None = None,
         "label_smoothing": spec.label_smoothing,
         "augment": spec.augment,
         "seed": seed,
+        "training_precision": {"asked": precision, "ran": policy, "why": policy_why},
         "rows": {"train": len(data.train), "val": len(data.validation), "test": len(data.test)},
         "curves": curves,
         "train_seconds": time.perf_counter() - start,

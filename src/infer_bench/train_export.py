@@ -45,6 +45,9 @@ class Plan:
     strategy: str = "default"  # train.STRATEGIES: "mirrored" trains on every local GPU / logical CPU device
     keras_only: bool = False  # train (or reuse) and save the .keras file only; the exports come in a later call
     seed: int = SEED  # training's seed (weights, shuffling, augmentation); a model trained with another is retrained
+    # train.TRAINING_PRECISIONS: "auto" trains in mixed bf16 on CPUs with AMX-BF16, else float32;
+    # a model trained in another precision than an explicit one is retrained.
+    training_precision: str = "auto"
     # The CLI runs each model's steps in processes of their own (pipeline.train_export_isolated),
     # which set TensorFlow's threads themselves.
     needs_tensorflow = False
@@ -125,6 +128,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
     keras_key = (name, "keras", "fp32")
     info = manifest.models.get(name, {})
     reuse = (not plan.force and info.get("quick", False) == plan.quick and info.get("seed", SEED) == plan.seed
+             and plan.training_precision in ("auto", info.get("training_precision", "float32"))
              and keras_key in manifest.artifacts
              and _is_current(manifest, keras_key, manifest.artifacts[keras_key].source_sha256))
     preprocess = input_preprocess(spec)
@@ -147,7 +151,7 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
         progress.note(f"training {name} on {len(source.train)} {spec.dataset} images from {source.location}, "
                       "read a batch at a time")
         result = train(spec, source, epochs=QUICK_EPOCHS if plan.quick else plan.epochs, log=progress.note,
-                       strategy=plan.strategy, seed=plan.seed)
+                       strategy=plan.strategy, seed=plan.seed, precision=plan.training_precision)
         model, history = result.model, result.history
         history["quick"] = plan.quick
         folder.mkdir(parents=True, exist_ok=True)
@@ -160,7 +164,8 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
                 "target_accuracy": spec.target_accuracy, "quick": plan.quick,
                 "test_rows": history["rows"]["test"], "binary": spec.binary,
                 "history": f"{name}/history.json", "curves": f"{name}/training.png",
-                "stability": history["stability"], "seed": plan.seed}
+                "stability": history["stability"], "seed": plan.seed,
+                "training_precision": history["training_precision"]["ran"]}
         manifest.models[name] = info
         verdict = "meets" if history["test_accuracy"] >= spec.target_accuracy else "BELOW"
         progress.step(f"{name}: trained, test accuracy {history['test_accuracy']:.2%} ({verdict} the "
