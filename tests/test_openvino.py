@@ -211,6 +211,26 @@ def test_nncf_ir_is_one_folder_checksummed_whole_and_runs_in_int8(tiny):
     assert agreement >= 0.95, agreement
 
 
+def test_int8_activation_ranges_reach_every_calibration_image_not_their_mean(tiny, tmp_path):
+    """NNCF's default range is the mean of each image's max; ours is the max over all images.
+
+    Calibration images dimmed by factors from 0.1 to 1.0: the input's FakeQuantize must
+    reach the brightest image's max (the mean of the images' maxima is about half of it).
+    """
+    import openvino as ov
+
+    images = tiny.x[:32] * np.linspace(0.1, 1.0, 32, dtype=np.float32)[:, None, None, None]
+    ir = tmp_path / artifact_filename("dim", "openvino", "static_int8")
+    export_openvino_static_int8(tiny.paths.onnx, ir, images)
+    model = ov.Core().read_model(str(ir / OPENVINO_MARKER))
+    on_input = [op for op in model.get_ordered_ops() if op.get_type_name() == "FakeQuantize"
+                and op.input_value(0).get_node().get_type_name() == "Parameter"]
+    assert len(on_input) == 1
+    high = float(np.max(on_input[0].input_value(2).get_node().get_data()))
+    brightest, mean_max = float(images.max()), float(images.reshape(len(images), -1).max(1).mean())
+    assert high >= 0.99 * brightest > 1.5 * mean_max, (high, brightest, mean_max)
+
+
 def test_the_ir_checksum_covers_the_weights(tiny, tmp_path):
     import shutil
 

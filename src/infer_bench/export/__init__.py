@@ -98,11 +98,12 @@ ARTIFACTS: tuple[ArtifactKind, ...] = (
                  "onnxruntime quantize_dynamic of MatMul/Gemm only, int8 weights"),
     ArtifactKind("onnx", "static_int8",
                  lambda c, p: export_onnx_static_int8(c.path("onnx", "fp32"), p, c.calibration),
-                 f"onnxruntime quantize_static, QDQ, per-channel int8 weights in 7 bits (reduce_range), {_CALIBRATED}"),
+                 f"onnxruntime quantize_static, QDQ on convolutions, matmuls, pooling and reshapes (element-wise "
+                 f"Add/Mul and output activations float), per-channel int8 weights in 7 bits (reduce_range), {_CALIBRATED}"),
     ArtifactKind("openvino", "static_int8",
                  lambda c, p: export_openvino_static_int8(c.path("onnx", "fp32"), p, c.calibration),
-                 f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, {CALIBRATION_IMAGES} real "
-                 "training images; IR folder (model.xml + model.bin, float parts float32)"),
+                 f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, activation ranges "
+                 f"min/max over all {CALIBRATION_IMAGES} real training images; IR folder (model.xml + model.bin, float parts float32)"),
     *(ArtifactKind("tflite", q, (lambda q: lambda c, p: export_tflite(c.path("savedmodel", "fp32"), p, q,
                                                                        c.calibration))(q), _TFLITE_RECIPES[q])
       for q in QUANTIZATIONS),
