@@ -155,8 +155,19 @@ def test_onnx_int8_artifacts_quantize_what_they_say(quick_export):
     assert "DynamicQuantizeLinear" in ops or "DynamicQuantizeMatMul" in ops or "MatMulInteger" in ops, ops
     assert "ConvInteger" not in ops and "Conv" in ops
     path = manifest.folder / manifest.artifacts[("alexnet_fashion", "onnx", "static_int8")].path
-    ops = [n.op_type for n in onnx.load(str(path)).graph.node]
+    graph = onnx.load(str(path)).graph
+    ops = [n.op_type for n in graph.node]
     assert ops.count("QuantizeLinear") > 5 and "Conv" in ops
+    # Every convolution and every dense layer but the classifier reads int8 weights; the classifier
+    # (last Gemm/MatMul) and the softmax stay float, so the output has no int8 grid.
+    producer = {out: n for n in graph.node for out in n.output}
+    weighted = [n for n in graph.node if n.op_type in ("Conv", "Gemm", "MatMul")]
+    dequantized = [n for n in weighted if any(producer.get(i) is not None
+                                              and producer[i].op_type == "DequantizeLinear" for i in n.input[1:2])]
+    assert weighted[-1] not in dequantized and len(dequantized) == len(weighted) - 1, [n.name for n in dequantized]
+    head = producer[graph.output[0].name]
+    assert head.op_type == "Softmax" and all(producer.get(i) is None or producer[i].op_type != "DequantizeLinear"
+                                             for i in head.input)
 
 
 def test_the_seed_is_recorded_reused_when_equal_and_retrained_when_changed(tmp_path):

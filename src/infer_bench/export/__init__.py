@@ -99,7 +99,7 @@ ARTIFACTS: tuple[ArtifactKind, ...] = (
     ArtifactKind("onnx", "static_int8",
                  lambda c, p: export_onnx_static_int8(c.path("onnx", "fp32"), p, c.calibration),
                  f"onnxruntime quantize_static, QDQ on convolutions, matmuls, pooling and reshapes (element-wise "
-                 f"Add/Mul and output activations float), per-channel int8 weights in 7 bits (reduce_range), {_CALIBRATED}"),
+                 f"Add/Mul, output activations and the final classifier layer float), per-channel int8 weights in 7 bits (reduce_range), {_CALIBRATED}"),
     ArtifactKind("openvino", "static_int8",
                  lambda c, p: export_openvino_static_int8(c.path("onnx", "fp32"), p, c.calibration),
                  f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, activation ranges "
