@@ -92,6 +92,8 @@ def test_static_calibration_holds_one_batch_at_a_time_and_keeps_the_ranges(tmp_p
                 if n.op_type == "QuantizeLinear" and n.input[1] in inits and inits[n.input[1]].size == 1}
 
     ours, theirs = activation_scales(tmp_path / "ours.onnx"), activation_scales(tmp_path / "theirs.onnx")
-    assert ours.keys() == theirs.keys() and len(ours) >= 3
+    # ours quantizes fewer tensors (no int8 grid on the classifier head: onnx_formats.QUANTIZED_OP_TYPES,
+    # classifier_head); each one it does quantize has the range the all-at-once calibration gives
+    assert set(ours) <= set(theirs) and len(ours) >= 3, (ours.keys(), theirs.keys())
     for tensor in ours:
         assert abs(ours[tensor] - theirs[tensor]) <= 0.01 * theirs[tensor], tensor
