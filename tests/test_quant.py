@@ -31,7 +31,7 @@ from infer_bench.fsutil import sha256_of
 from infer_bench.manifest import load_manifest
 from infer_bench.quant.onnx_layers import onnx_layer_scopes, onnx_layer_tensors
 from infer_bench.quant.records import Repair, RepairAttempt
-from infer_bench.quant.repair import RepairLimits, aside_path, attempt_plan
+from infer_bench.quant.repair import Evaluation, RepairLimits, aside_path, measured_order, repair, scan_size
 from infer_bench.quant.records import LayerError
 from infer_bench.quant.sqnr import (fake_quant, layer_errors, rank_layers, rel_error, repair_candidates, sqnr_db,
                                     weight_sqnr_db)
@@ -212,6 +212,9 @@ def test_own_noise_ranking_and_weightless_layers_by_hand():
     ranked = rank_layers([err("g", 28.0, 60.0), err("w", 31.0, 26.0), err("pool", 20.0, None)])
     assert [e.keras_layer for e in ranked] == ["pool", "w", "g"]
     assert repair_candidates(ranked) == ["w", "g"]
+    # a layer with int8 weights but no output grid of its own (no error row) is still a candidate, after them
+    from infer_bench.check.int8 import repair_order
+    assert repair_order(ranked, ["first_conv", "g", "w", "first_conv"]) == ["w", "g", "first_conv"]
     # weights: signal 25 (3, 4), noise 0.25 (0.3, 0.4) over two tensors -> 20 dB
     assert weight_sqnr_db([(np.array([3.0]), np.array([3.3])), (np.array([4.0]), np.array([4.4]))]) == \
         pytest.approx(20.0)
@@ -280,11 +283,15 @@ def test_the_cli_int8_budget_option_reaches_the_plan(tmp_path):
 # --- the repair --------------------------------------------------------------------------------------
 
 
-def test_attempt_plan_and_limits_by_hand(tmp_path):
-    ranking = ["a", "b", "c", "d"]
-    assert attempt_plan(ranking, RepairLimits(3, 5)) == [("a",), ("a", "b"), ("a", "b", "c")]
-    assert attempt_plan(ranking, RepairLimits(3, 2)) == [("a",), ("a", "b")]
-    assert attempt_plan(["a"], RepairLimits(3, 3)) == [("a",)]
+def test_scan_size_and_measured_order_by_hand(tmp_path):
+    # the scan leaves room for the sets of 2..max_float_layers; equal limits scan the top-ranked layer only
+    assert scan_size(RepairLimits(3, 10), 7) == 7 and scan_size(RepairLimits(3, 10), 20) == 8
+    assert scan_size(RepairLimits(3, 3), 7) == 1 and scan_size(RepairLimits(3, 2), 7) == 1
+    assert scan_size(RepairLimits(3, 10), 0) == 0 and scan_size(RepairLimits(0, 10), 5) == 0
+    ev = lambda agreement, error=None: Evaluation(agreement, 0.0, ("short",), error)  # noqa: E731
+    # agreement first, then the mean output error, then the error ranking; unscanned ones after, in ranking order
+    scanned = [("a", ev(0.97, 0.02)), ("b", ev(0.985, 0.03)), ("c", ev(0.985, 0.01)), ("d", ev(None))]
+    assert measured_order(scanned, ["e", "a"]) == ["c", "b", "a", "d", "e"]
     assert not RepairLimits(0, 3).enabled and not RepairLimits(3, 0).enabled
     with pytest.raises(InferBenchError, match="whole number"):
         RepairLimits(-1, 1)
@@ -292,6 +299,63 @@ def test_attempt_plan_and_limits_by_hand(tmp_path):
     assert aside_path(tmp_path / "m.onnx").name == "m.unrepaired.onnx"
     (tmp_path / "m.unrepaired.onnx").write_bytes(b"y")
     assert aside_path(tmp_path / "m.onnx").name == "m.unrepaired-2.onnx"
+
+
+class _ScriptedArtifact:
+    """A fake artifact whose agreement is the sum of what each layer kept in float buys (for repair() by hand)."""
+
+    def __init__(self, gains: dict[str, float], base: float = 0.97):
+        self.gains, self.base, self.float_sets = gains, base, []
+
+    def reexport(self, scopes, path):
+        self.float_sets.append(tuple(scopes))
+        tmp = path.with_name(path.name + ".tmp")  # a new file, renamed over the old, as the real re-exports do
+        tmp.write_text(",".join(scopes))
+        os.replace(tmp, path)
+
+    def evaluate(self, path) -> Evaluation:
+        agreement = self.base + sum(self.gains[s] for s in path.read_text().split(",") if s)
+        return Evaluation(agreement, 0.0, () if agreement >= 0.99 else ("short",), 1.0 - agreement)
+
+
+def test_the_repair_scans_layers_one_at_a_time_and_keeps_the_ones_that_help(tmp_path):
+    path = tmp_path / "m_static_int8.onnx"
+    path.write_text("original")
+    scopes = {name: name for name in "abcd"}
+    # the error ranking says a, b, c, d; only c (ranked third) and d help: the scan finds them
+    fake = _ScriptedArtifact({"a": 0.0, "b": 0.001, "c": 0.012, "d": 0.008}, base=0.975)
+    outcome = repair(path, ["a", "b", "c", "d"], scopes, RepairLimits(3, 10), ("short",), fake.reexport,
+                     fake.evaluate, log=lambda _: None)
+    assert fake.float_sets == [("a",), ("b",), ("c",), ("d",), ("c", "d")]
+    assert outcome.repaired and outcome.float_layers == ("c", "d") and path.read_text() == "c,d"
+    assert [a.float_layers for a in outcome.attempts][:4] == [("a",), ("b",), ("c",), ("d",)]
+
+    # the scan stops at the first layer that passes on its own
+    path.write_text("original")
+    fake = _ScriptedArtifact({"a": 0.0, "b": 0.03, "c": 0.05, "d": 0.0})
+    outcome = repair(path, ["a", "b", "c", "d"], scopes, RepairLimits(3, 10), ("short",), fake.reexport,
+                     fake.evaluate, log=lambda _: None)
+    assert fake.float_sets == [("a",), ("b",)] and outcome.float_layers == ("b",)
+
+
+def test_equal_limits_follow_the_error_ranking_and_no_limit_is_exceeded(tmp_path):
+    path = tmp_path / "m_static_int8.onnx"
+    scopes = {name: name for name in "abcde"}
+    for limits in (RepairLimits(3, 3), RepairLimits(2, 4), RepairLimits(3, 5), RepairLimits(1, 10)):
+        path.write_text("original")
+        fake = _ScriptedArtifact({name: 0.0 for name in "abcde"})  # nothing helps: every limit is reached
+        outcome = repair(path, list("abcde"), scopes, limits, ("short",), fake.reexport, fake.evaluate,
+                         log=lambda _: None)
+        assert not outcome.repaired and path.read_text() == "original"
+        assert len(fake.float_sets) <= limits.max_attempts
+        assert max(len(s) for s in fake.float_sets) == min(limits.max_float_layers, 5)
+        assert f"{len(fake.float_sets)} attempt(s)" in outcome.why
+    # (3, 3): only the top-ranked layer is scanned, then the error ranking's top 2 and 3, as before the scan
+    path.write_text("original")
+    fake = _ScriptedArtifact({name: 0.0 for name in "abcde"})
+    repair(path, list("abcde"), scopes, RepairLimits(3, 3), ("short",), fake.reexport, fake.evaluate,
+           log=lambda _: None)
+    assert fake.float_sets == [("a",), ("a", "b"), ("a", "b", "c")]
 
 
 @pytest.mark.parametrize("fmt", ["onnx", "tflite"])
@@ -329,16 +393,20 @@ def test_the_check_record_keeps_layer_errors_and_the_repair(repaired, tmp_path):
 def test_repair_limits_are_applied_and_a_failure_says_why(export, tmp_path, data_root):
     folder = _copy(export, tmp_path)
     before = load_manifest(folder)
-    # an impossible budget (every output within 1e-9) with 2 layers at most, 5 attempts allowed: 2 attempts
+    # an impossible budget (every output within 1e-9) with 2 layers at most, 4 attempts allowed:
+    # the scan tries the top 3 of the error ranking one at a time, then the 2 that helped most
     table = tolerances_with_overrides({"static_int8": {"max_abs_diff": 1e-9, "repair_max_float_layers": 2,
-                                                       "repair_max_attempts": 5}})
+                                                       "repair_max_attempts": 4}})
     report = run_check(folder, data_dir=data_root, tolerances=table, limit=200, log=lambda _: None,
                        models=[NAME])
     onnx = _result(report, "onnx")
     assert not onnx.passed and not onnx.repair.repaired
-    second = repair_candidates(onnx.layer_errors)[1]  # the next layer with weights, whatever ranks between
-    assert [a.float_layers for a in onnx.repair.attempts] == [(BAD_LAYER,), (BAD_LAYER, second)]
-    assert "2 attempt(s)" in onnx.repair.why and "limits: 2 layers, 5 attempts" in onnx.repair.why
+    ranked = repair_candidates(onnx.layer_errors)
+    scanned = [(layer,) for layer in ranked[:3]]
+    attempts = [a.float_layers for a in onnx.repair.attempts]
+    assert attempts[:-1] == scanned and len(attempts[-1]) == 2 and set(attempts[-1]) <= set(ranked)
+    assert len(attempts) == min(3, len(ranked)) + 1 <= 4
+    assert f"{len(attempts)} attempt(s)" in onnx.repair.why and "limits: 2 layers, 4 attempts" in onnx.repair.why
     assert any(r.startswith("not repaired: still failing") for r in onnx.reasons)
     # the original is back under its name, the manifest untouched
     key = (NAME, "onnx", "static_int8")

@@ -181,7 +181,7 @@ def _add_check(sub) -> argparse.ArgumentParser:
                    metavar="AGREE_PCT,DROP_PTS",
                    help="the int8 budget: top-1 agreement %% and accuracy drop in points (default 99,0.5); a "
                         "static int8 artifact that misses it is repaired (static_int8.repair_max_float_layers / "
-                        "repair_max_attempts, default 3 and 3; 0 switches the repair off)")
+                        "repair_max_attempts, default 3 and 10; 0 switches the repair off)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="check only the first N test rows (quick look)")
     _data_dir(p)
     _results_dir(p, "folder for the timestamped check-<time>.json")

@@ -8,10 +8,7 @@ images) and every Keras layer gets its error (``quant``). When the artifact
 misses its budget and its tolerance row allows a repair, ``quant.repair`` keeps
 the worst layers with weights in float, re-exporting from the same source on
 the same calibration images train-export used, and the manifest entry is
-updated (new checksum, ``float_layers``). OpenVINO's re-export cannot keep
-layers in float yet (``requantize`` refuses), so a failing OpenVINO artifact
-gets a repair record saying so and naming its worst layers, the IR untouched.
-An ``--artifact`` outside a manifest gets a note saying why it has no layer
+updated (new checksum, ``float_layers``). An ``--artifact`` outside a manifest gets a note saying why it has no layer
 errors.
 """
 
@@ -121,32 +118,46 @@ class Int8Job:
 def calibration_loader(manifest: Manifest, model: str, data_dir) -> Callable[[], np.ndarray]:
     """The calibration images train-export / export used for ``model`` (same data, same seeded sample)."""
     def load() -> np.ndarray:
-        from ..data import Preprocess, open_data, shipped_preprocess
+        from ..data import VALIDATION_SHARE, Preprocess, open_data, shipped_preprocess
         from ..train_export import training_data
 
         info = manifest.models.get(model, {})
         if info.get("preprocess") is not None:  # a user's model: ``infer-bench export``
             return calibration_images(open_data(info["data"], data_dir), Preprocess.from_dict(info["preprocess"]),
                                       info.get("calibration_images", CALIBRATION_IMAGES))
-        return calibration_images(training_data(info["dataset"], data_dir, bool(info.get("quick"))),
+        # the split the model was trained on: its calibration images were drawn from that train split
+        share = info.get("validation_share", VALIDATION_SHARE)
+        return calibration_images(training_data(info["dataset"], data_dir, bool(info.get("quick")), share),
                                   shipped_preprocess(info["dataset"]))
 
     return load
 
 
-def measure_layers(job: Int8Job, keras_model, images: np.ndarray) -> tuple[tuple[LayerError, ...], dict[str, str]]:
-    """The artifact's layer errors (worst first) and each layer's scope in its graph."""
+def measure_layers(job: Int8Job, keras_model,
+                   images: np.ndarray) -> tuple[tuple[LayerError, ...], dict[str, str], list[str]]:
+    """The artifact's layer errors (worst first), each layer's scope in its graph, and its layers with int8 weights.
+
+    The last, in graph order, includes layers whose output has no int8 grid of its own to
+    measure (NNCF puts the first AlexNet convolution's output grid after its ReLU and
+    BatchNormalization): they have no error row but can still be kept in float.
+    """
     source = job.source()
     if job.format == "onnx":
         tensors, weights = onnx_layers(source, job.path, keras_model, images)
-        return layer_errors(tensors, weights), onnx_layer_scopes(source, keras_model)
+        return layer_errors(tensors, weights), onnx_layer_scopes(source, keras_model), list(weights)
     if job.format == "openvino":
         tensors, weights = openvino_layers(source, job.path, keras_model, images)
-        return layer_errors(tensors, weights), openvino_layer_scopes(source, keras_model)
+        return layer_errors(tensors, weights), openvino_layer_scopes(source, keras_model), list(weights)
     content = float_tflite(source)
     tensors = tflite_layer_tensors(content, job.path, keras_model, images)
     weights = tflite_layer_weights(content, job.path, keras_model)
-    return layer_errors(tensors, weights), tflite_layer_scopes(content, keras_model)
+    return layer_errors(tensors, weights), tflite_layer_scopes(content, keras_model), list(weights)
+
+
+def repair_order(errors, weighted_layers) -> list[str]:
+    """The repair's candidates: the error ranking's layers with weights, then weighted layers it has no row for. Pure."""
+    ranked = repair_candidates(errors)
+    return ranked + [layer for layer in dict.fromkeys(weighted_layers) if layer not in ranked]
 
 
 def _reexporter(job: Int8Job) -> Callable[[tuple[str, ...], Path], None]:
@@ -191,7 +202,7 @@ def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, im
 
     keras_model = keras.saving.load_model(job.reference, compile=False, safe_mode=True)
     images = images[:rows_within_memory(keras_model, len(images))]
-    errors, scopes = measure_layers(job, keras_model, images)
+    errors, scopes, weighted = measure_layers(job, keras_model, images)
     result = replace(result, layer_errors=errors)
     limits = RepairLimits(tolerance.repair_max_float_layers, tolerance.repair_max_attempts)
     if result.passed:
@@ -199,10 +210,11 @@ def follow_up(job: Int8Job | None, result: CheckResult, tolerance: Tolerance, im
 
     def judged(path: Path) -> Evaluation:
         r = evaluate(path)
-        return Evaluation(r.top1_agreement, r.accuracy_delta_pts, r.reasons)
+        return Evaluation(r.top1_agreement, r.accuracy_delta_pts, r.reasons,
+                          None if r.test is None else r.test.mean_abs_diff)
 
     if job.format in REPAIR_FORMATS or not limits.enabled:  # switched off: repair() says so, touching nothing
-        outcome = repair(job.path, repair_candidates(errors), scopes, limits, result.reasons, _reexporter(job),
+        outcome = repair(job.path, repair_order(errors, weighted), scopes, limits, result.reasons, _reexporter(job),
                          judged, _timer(result.runtime, images[:1]), log)
     else:
         outcome = Repair(False, (), (), None, result.reasons,

@@ -111,6 +111,7 @@ class RepairAttempt:
     top1_agreement: float | None
     accuracy_delta_pts: float | None
     reasons: tuple[str, ...]
+    mean_abs_diff: float | None = None  # of the outputs from Keras' on the held-out rows (None: before 2026-12-03)
 
     def __post_init__(self):
         object.__setattr__(self, "float_layers", tuple(self.float_layers))
@@ -119,6 +120,7 @@ class RepairAttempt:
             raise _bad("a repair attempt keeps no layer in float")
         _number(self.top1_agreement, "repair attempt top1_agreement", optional=True)
         _number(self.accuracy_delta_pts, "repair attempt accuracy_delta_pts", optional=True)
+        _number(self.mean_abs_diff, "repair attempt mean_abs_diff", optional=True)
 
     @property
     def passed(self) -> bool:
@@ -128,14 +130,15 @@ class RepairAttempt:
     def to_dict(self) -> dict:
         """JSON form."""
         return {"float_layers": list(self.float_layers), "top1_agreement": self.top1_agreement,
-                "accuracy_delta_pts": self.accuracy_delta_pts, "reasons": list(self.reasons)}
+                "accuracy_delta_pts": self.accuracy_delta_pts, "reasons": list(self.reasons),
+                "mean_abs_diff": self.mean_abs_diff}
 
     @classmethod
     def from_dict(cls, data) -> RepairAttempt:
         """Read one attempt."""
         _keys(data, ATTEMPT_KEYS, "a repair attempt")
         return cls(tuple(data["float_layers"]), data["top1_agreement"], data["accuracy_delta_pts"],
-                   tuple(data["reasons"]))
+                   tuple(data["reasons"]), data.get("mean_abs_diff"))
 
 
 @dataclass(frozen=True)
