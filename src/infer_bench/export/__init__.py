@@ -82,7 +82,8 @@ _TFLITE_RECIPES = {
     "fp32": "TFLiteConverter from the SavedModel",
     "fp16": "TFLiteConverter from the SavedModel, float16 weights",
     "dynamic_int8": "TFLiteConverter from the SavedModel, dynamic-range int8 weights",
-    "static_int8": f"TFLiteConverter from the SavedModel, full-integer int8 with float32 I/O, {_CALIBRATED}",
+    "static_int8": f"TFLiteConverter from the SavedModel, full-integer int8 with float32 I/O, the final "
+                   f"classifier layer and its activation float, {_CALIBRATED}",
 }
 
 ARTIFACTS: tuple[ArtifactKind, ...] = (

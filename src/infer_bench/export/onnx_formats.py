@@ -145,12 +145,13 @@ QUANTIZED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm", "MaxPool", "Ave
 WEIGHTED_OP_TYPES = ("Conv", "ConvTranspose", "MatMul", "Gemm")
 
 
-def classifier_head(nodes, graph_outputs) -> list[str]:
+def classifier_head(nodes, graph_outputs, weighted_op_types=WEIGHTED_OP_TYPES) -> list[str]:
     """Names of the nodes from the last weighted node (the classifier's Gemm/MatMul) to the model's output.
 
     Walks back from each graph output through single-producer nodes (Sigmoid, Softmax,
-    the bias Add, reshapes) to the first ``WEIGHTED_OP_TYPES`` node. Pure: ``nodes``
-    are ``onnx.NodeProto``-like (``name``, ``op_type``, ``input``, ``output``).
+    the bias Add, reshapes) to the first ``weighted_op_types`` node. Pure: ``nodes``
+    are ``onnx.NodeProto``-like (``name``, ``op_type``, ``input``, ``output``); the
+    TFLite export passes its operators in that shape with TFLite's op names.
     """
     producer = {out: node for node in nodes for out in node.output}
     head: list[str] = []
@@ -158,7 +159,7 @@ def classifier_head(nodes, graph_outputs) -> list[str]:
         node = producer.get(output)
         while node is not None and node.name not in head:
             head.append(node.name)
-            if node.op_type in WEIGHTED_OP_TYPES:
+            if node.op_type in weighted_op_types:
                 break
             # follow the activation input (the first input a node produces; initializers have no producer)
             node = next((producer[i] for i in node.input if i in producer), None)
