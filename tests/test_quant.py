@@ -374,6 +374,8 @@ def test_the_repair_keeps_the_worst_layer_in_float_and_passes(repaired, fmt):
     assert sha256_of(path) == manifest.artifacts[key].sha256 != before.artifacts[key].sha256
     # the failed original kept aside, byte for byte
     assert sha256_of(result.repair.original_path) == before.artifacts[key].sha256
+    from infer_bench.check.table import progress_line
+    assert progress_line(1, 1, result).endswith(f"repaired: {BAD_LAYER} kept in float")
 
 
 def test_the_check_record_keeps_layer_errors_and_the_repair(repaired, tmp_path):

@@ -224,3 +224,28 @@ def test_mixed_bf16_training_saves_a_float32_model_and_an_explicit_precision_ret
     manifest = run_train_export(dataclasses.replace(plan, training_precision="float32"), log=lines.append)
     assert not any("reusing trained model" in line for line in lines)
     assert manifest.models["simple_cnn"]["training_precision"] == "float32"
+
+
+def test_the_validation_share_is_recorded_and_a_model_trained_on_another_is_retrained(tmp_path, data_root):
+    from infer_bench.data import VALIDATION_SHARE
+    from infer_bench.train_export import training_data, validation_share
+
+    assert validation_share("fashion_mnist") == 0.1 and validation_share("cats_vs_dogs") == VALIDATION_SHARE
+    full = training_data("fashion_mnist", data_root)
+    assert (len(full.train), len(full.validation)) == (54_000, 6_000)
+    old = training_data("fashion_mnist", data_root, share=0.2)  # what a manifest from before the change was trained on
+    assert (len(old.train), len(old.validation)) == (48_000, 12_000)
+
+    plan = Plan(models=["simple_cnn"], out=tmp_path, quick=True, keras_only=True)
+    manifest = run_train_export(plan, log=lambda _: None)
+    assert manifest.models["simple_cnn"]["validation_share"] == 0.1
+    lines = []
+    run_train_export(plan, log=lines.append)
+    assert any("reusing trained model" in line for line in lines)
+    # a manifest written before the share was recorded was trained on 80/20: retrained, not reused
+    del manifest.models["simple_cnn"]["validation_share"]
+    manifest.save()
+    lines.clear()
+    manifest = run_train_export(plan, log=lines.append)
+    assert not any("reusing trained model" in line for line in lines)
+    assert manifest.models["simple_cnn"]["validation_share"] == 0.1

@@ -47,6 +47,8 @@ def progress_line(k: int, n: int, r: CheckResult) -> str:
                  f" {r.seconds:.1f} s)")
     else:
         head += f" ({r.seconds:.1f} s)"
+    if r.passed and r.repair is not None and r.repair.repaired:  # a PASS that needed layers in float says so
+        head += f", repaired: {', '.join(r.repair.float_layers)} kept in float"
     return head + ("" if r.passed else ": " + "; ".join(r.reasons))
 
 
