@@ -249,3 +249,31 @@ def test_the_validation_share_is_recorded_and_a_model_trained_on_another_is_retr
     manifest = run_train_export(plan, log=lines.append)
     assert not any("reusing trained model" in line for line in lines)
     assert manifest.models["simple_cnn"]["validation_share"] == 0.1
+
+
+def test_tflite_static_int8_keeps_a_convolutional_classifier_head_float(tmp_path, data_root):
+    """A MobileNetV3-style head (1x1 "Logits" convolution, Flatten, softmax) exports: its SHAPE op is no float op."""
+    import keras
+
+    from infer_bench.data import load_test_set
+    from infer_bench.export.keras_formats import export_savedmodel
+    from infer_bench.export.tflite_formats import export_tflite, float_ops_inside, tflite_classifier_head
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.GlobalAveragePooling2D(keepdims=True),
+        keras.layers.Conv2D(10, 1, name="logits"),
+        keras.layers.Flatten(),
+        keras.layers.Activation("softmax"),
+    ], name="conv_head")
+    x, _ = load_test_set("fashion_mnist", data_root, limit=64)
+    export_savedmodel(model, tmp_path / "sm")
+    export_tflite(tmp_path / "sm", tmp_path / "m.tflite", "static_int8", x)
+    content = (tmp_path / "m.tflite").read_bytes()
+    head = tflite_classifier_head(content)
+    assert float_ops_inside(content, allowed=head) == []
+    # the head, walked back from the output, is the softmax, the reshape and the logits convolution
+    assert any("logits" in name for name in head) and len(head) >= 3
+    assert "CONV_2D" in float_ops_inside(content) and "SOFTMAX" in float_ops_inside(content)

@@ -179,6 +179,12 @@ def _model_object(tflite_model: bytes):
     return schema.ModelT.InitFromObj(schema.Model.GetRootAsModel(tflite_model, 0))
 
 
+# Ops that convert at the float edges or read only a tensor's shape: a float tensor through them
+# is no float arithmetic. SHAPE appears where a float head is reshaped with a dynamic batch
+# (MobileNetV3's 1x1 "Logits" convolution, then Flatten: SHAPE -> STRIDED_SLICE -> PACK -> RESHAPE).
+SHAPE_ONLY_OPS = ("QUANTIZE", "DEQUANTIZE", "SHAPE")
+
+
 def float_ops_inside(tflite_model: bytes, allowed=()) -> list[str]:
     """Ops other than the edge QUANTIZE/DEQUANTIZE that read or write float32 tensors.
 
@@ -191,7 +197,7 @@ def float_ops_inside(tflite_model: bytes, allowed=()) -> list[str]:
     allowed = set(allowed)
     found = []
     for name, inputs, outputs, kind in _operators(model):
-        if kind in ("QUANTIZE", "DEQUANTIZE") or name in allowed:
+        if kind in SHAPE_ONLY_OPS or name in allowed:
             continue
         if any(graph.tensors[i].type == schema.TensorType.FLOAT32 for i in [*inputs, *outputs]):
             found.append(kind)
