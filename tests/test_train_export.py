@@ -277,3 +277,31 @@ def test_tflite_static_int8_keeps_a_convolutional_classifier_head_float(tmp_path
     # the head, walked back from the output, is the softmax, the reshape and the logits convolution
     assert any("logits" in name for name in head) and len(head) >= 3
     assert "CONV_2D" in float_ops_inside(content) and "SOFTMAX" in float_ops_inside(content)
+
+
+def test_tflite_static_int8_is_the_same_file_whatever_the_converter_calibrates_on(tmp_path, data_root, monkeypatch):
+    """The converter's own min/max only mark the tensors; the percentile pass over all images sets every range."""
+    import keras
+
+    from infer_bench.data import load_test_set
+    from infer_bench.export import tflite_formats
+    from infer_bench.export.keras_formats import export_savedmodel
+
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential([
+        keras.Input((28, 28, 1)),
+        keras.layers.Conv2D(8, 3, activation="relu"),
+        keras.layers.BatchNormalization(),
+        keras.layers.MaxPooling2D(2),
+        keras.layers.Flatten(),
+        keras.layers.Dense(16, activation="relu"),
+        keras.layers.Dense(10, activation="softmax"),
+    ], name="calib_small")
+    x, _ = load_test_set("fashion_mnist", data_root, limit=48)
+    export_savedmodel(model, tmp_path / "sm")
+    files = {}
+    for n in (1, len(x)):
+        monkeypatch.setattr(tflite_formats, "CONVERTER_CALIBRATION_IMAGES", n)
+        tflite_formats.export_tflite(tmp_path / "sm", tmp_path / f"m{n}.tflite", "static_int8", x)
+        files[n] = (tmp_path / f"m{n}.tflite").read_bytes()
+    assert files[1] == files[len(x)]
