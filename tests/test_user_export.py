@@ -83,6 +83,12 @@ def test_export_writes_every_artifact_then_reuses_them(user_model, image_folder,
     assert capsys.readouterr().out.count("up to date, reused") == len(kinds)
     assert {e.key: e.sha256 for e in load_manifest(out).entries()} == before
 
+    # another calibration count is another export, never a silent reuse
+    assert main([*argv[:-1], "24"]) == 0
+    again = load_manifest(out)
+    assert again.models["tiny_user"]["calibration_images"] == 24
+    assert again.artifacts[("tiny_user", "onnx", "static_int8")].sha256 != before[("tiny_user", "onnx", "static_int8")]
+
     # bench and check now work on it exactly as on the report's models.
     # OpenVINO is left out: it may run this tiny model's QDQ file in fp32, a skip with that reason
     # (tests/test_openvino.py covers it), and this test is about the model, not the runtime.

@@ -107,8 +107,10 @@ def run_export(plan: ExportPlan, log: Callable[[str], None] = print) -> Manifest
     folder = Path(plan.exported) / name
     source_sha = sha256_of(plan.model_path)
     recorded = manifest.models.get(name, {})
+    # Another --calibration-images count is another export: the int8 files must not be reused silently.
     same = (not plan.force and recorded.get("source_model_sha256") == source_sha
-            and recorded.get("data") == inputs.data and recorded.get("preprocess") == preprocess.to_dict())
+            and recorded.get("data") == inputs.data and recorded.get("preprocess") == preprocess.to_dict()
+            and recorded.get("calibration_images", CALIBRATION_IMAGES) == plan.calibration_images)
     if same:
         progress.step(f"{name}: same model and data as the last export (test accuracy "
                       f"{recorded['test_accuracy']:.2%}); checking its artifacts")
