@@ -130,8 +130,8 @@ def test_an_artifact_made_by_another_recipe_is_rebuilt(quick_export):
     again = run_train_export(Plan(models=["simple_cnn"], out=manifest.folder, quick=True), log=lines.append)
     assert any("onnx/static_int8 written" in line for line in lines)
     assert sum("up to date, reused" in line for line in lines) == len(ARTIFACTS) - 1
-    recipe = next(k.recipe for k in ARTIFACTS if (k.format, k.quantization) == key[1:])
-    assert again.artifacts[key].recipe == recipe and "percentile" in recipe
+    recipe = next(k.recipe_for() for k in ARTIFACTS if (k.format, k.quantization) == key[1:])
+    assert again.artifacts[key].recipe == recipe and "percentile" in recipe and "256 real training images" in recipe
 
 
 def test_tflite_static_int8_runs_every_op_in_int8_but_the_classifier_head(quick_export):

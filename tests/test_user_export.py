@@ -77,6 +77,7 @@ def test_export_writes_every_artifact_then_reuses_them(user_model, image_folder,
     kinds = {(e.format, e.quantization) for e in manifest.entries(models=["tiny_user"])}
     assert kinds == {(k.format, k.quantization) for k in ARTIFACTS}  # every row of the export table
     before = {e.key: e.sha256 for e in manifest.entries()}
+    assert "16 real training images" in manifest.artifacts[("tiny_user", "tflite", "static_int8")].recipe
 
     capsys.readouterr()
     assert main(argv) == 0  # a rerun reuses everything
@@ -88,6 +89,9 @@ def test_export_writes_every_artifact_then_reuses_them(user_model, image_folder,
     again = load_manifest(out)
     assert again.models["tiny_user"]["calibration_images"] == 24
     assert again.artifacts[("tiny_user", "onnx", "static_int8")].sha256 != before[("tiny_user", "onnx", "static_int8")]
+    # the recipes say how many images calibrated them
+    assert "24 real training images" in again.artifacts[("tiny_user", "onnx", "static_int8")].recipe
+    assert "24 real training images" in again.artifacts[("tiny_user", "openvino", "static_int8")].recipe
 
     # bench and check now work on it exactly as on the report's models.
     # OpenVINO is left out: it may run this tiny model's QDQ file in fp32, a skip with that reason

@@ -21,7 +21,7 @@ import numpy as np
 from .data import VALIDATION_SHARE, DataSource, open_data
 from .export import ARTIFACTS, ExportContext, artifact_filename
 from .environment import package_versions
-from .export.calibration import calibration_images
+from .export.calibration import CALIBRATION_IMAGES, calibration_images
 from .errors import ArtifactError
 from .fsutil import sha256_of
 from .manifest import Manifest, entry_for, load_manifest
@@ -202,14 +202,15 @@ def _train_and_export_one(name: str, plan: Plan, manifest: Manifest, progress: P
 
 def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progress: Progress,
                      load_calibration: Callable[[], np.ndarray], *, source_accuracy: float, force: bool = False,
-                     quick: bool = False, kinds=ARTIFACTS) -> None:
+                     quick: bool = False, kinds=ARTIFACTS, calibration_images: int = CALIBRATION_IMAGES) -> None:
     """Export ``model`` to every row of ``kinds`` (default ``ARTIFACTS``) into ``folder``, reusing what is up to date.
 
     An artifact is reused when the manifest lists it intact, made from the
     current ``.keras`` file by the current recipe (unless ``force``). The
     manifest is saved after each artifact, so an interrupted run keeps the
     finished ones. ``load_calibration`` is called only if a static int8
-    artifact has to be made.
+    artifact has to be made; ``calibration_images`` is how many images it
+    gives, as the recipes record it.
     """
     keras_path = folder / artifact_filename(name, "keras", "fp32")
     ctx = None
@@ -222,7 +223,8 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
             source_sha = sha256_of(keras_path)
         expected_source = source_sha if kind.format != "keras" else (
             manifest.artifacts[key].source_sha256 if key in manifest.artifacts else None)
-        if not force and _is_current(manifest, key, expected_source, kind.recipe):
+        recipe = kind.recipe_for(calibration_images)
+        if not force and _is_current(manifest, key, expected_source, recipe):
             progress.step(f"{label} up to date, reused")
             continue
         if ctx is None:
@@ -251,7 +253,7 @@ def export_artifacts(model, name: str, folder: Path, manifest: Manifest, progres
         manifest.add(entry_for(manifest, path, model=name, format=kind.format, quantization=kind.quantization,
                                input_shape=list(model.input_shape), input_dtype="float32",
                                output_shape=list(model.output_shape), source_sha256=sha,
-                               source_test_accuracy=source_accuracy, quick=quick, recipe=kind.recipe))
+                               source_test_accuracy=source_accuracy, quick=quick, recipe=recipe))
         manifest.save()
         progress.step(f"{label} written ({manifest.artifacts[key].bytes / 1e6:.2f} MB, "
                       f"{time.perf_counter() - t0:.1f} s)")

@@ -133,5 +133,6 @@ def run_export(plan: ExportPlan, log: Callable[[str], None] = print) -> Manifest
         return calibration_images(source, preprocess, plan.calibration_images)
 
     export_artifacts(model, name, folder, manifest, progress, calibration,
-                     source_accuracy=manifest.models[name]["test_accuracy"], force=plan.force or not same)
+                     source_accuracy=manifest.models[name]["test_accuracy"], force=plan.force or not same,
+                     calibration_images=plan.calibration_images)
     return manifest

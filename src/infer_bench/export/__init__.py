@@ -21,7 +21,8 @@ from .onnx_formats import (ONNX_OPSET, export_onnx_dynamic_int8, export_onnx_fp1
 from .openvino_formats import export_openvino_static_int8
 from .tflite_formats import export_tflite
 
-_CALIBRATED = f"percentile {CALIBRATION_PERCENTILE} ranges from {CALIBRATION_IMAGES} real training images"
+CALIBRATION_COUNT = "{calibration_images}"  # placeholder in recipe texts, filled by ArtifactKind.recipe_for
+_CALIBRATED = f"percentile {CALIBRATION_PERCENTILE} ranges from {CALIBRATION_COUNT} real training images"
 
 
 @dataclass
@@ -61,7 +62,11 @@ class ArtifactKind:
     format: str
     quantization: str
     make: Callable[[ExportContext, Path], None]
-    recipe: str
+    recipe: str  # static int8 recipes hold CALIBRATION_COUNT where the number of images goes
+
+    def recipe_for(self, calibration_images: int = CALIBRATION_IMAGES) -> str:
+        """The recipe text of this artifact calibrated on ``calibration_images`` images (what the manifest keeps)."""
+        return self.recipe.replace(CALIBRATION_COUNT, str(calibration_images))
 
 
 def artifact_filename(model: str, fmt: str, quantization: str) -> str:
@@ -104,7 +109,7 @@ ARTIFACTS: tuple[ArtifactKind, ...] = (
     ArtifactKind("openvino", "static_int8",
                  lambda c, p: export_openvino_static_int8(c.path("onnx", "fp32"), p, c.calibration),
                  f"nncf.quantize of the fp32 ONNX model read by OpenVINO, default preset, activation ranges "
-                 f"min/max over all {CALIBRATION_IMAGES} real training images; IR folder (model.xml + model.bin, float parts float32)"),
+                 f"min/max over all {CALIBRATION_COUNT} real training images; IR folder (model.xml + model.bin, float parts float32)"),
     *(ArtifactKind("tflite", q, (lambda q: lambda c, p: export_tflite(c.path("savedmodel", "fp32"), p, q,
                                                                        c.calibration))(q), _TFLITE_RECIPES[q])
       for q in QUANTIZATIONS),
