@@ -22,7 +22,7 @@ from typing import Callable
 
 from .adapt import check_inputs
 from .catalog import DEVICES, EXECUTION_PRECISIONS, FORMATS, PRECISIONS, dataset_for_shape, identify_artifact
-from .errors import InferBenchError, unknown_name
+from .errors import InferBenchError, stop_requested, unknown_name
 from .fsutil import sha256_of, size_of
 from .inputs import SHIPPED_INPUT_ROWS, InputSpec, input_spec_for
 from .manifest import ArtifactEntry, load_manifest, verify_entry
@@ -277,6 +277,8 @@ def run_bench(plan: BenchPlan, environment: dict, writer: ResultsWriter,
                                                      quantization=case.quantization, runtime=case.runtime,
                                                      device="cuda", batch_size=b, reason=str(exc))
                             for b in plan.batch_sizes]
+        if stop_requested():  # a stop signal arrived during the case, whatever became of its KeyboardInterrupt
+            raise KeyboardInterrupt
         for r in case_results:
             writer.add(r)
         results += case_results

@@ -29,7 +29,7 @@ from .bench import DEFAULT_BATCH_SIZES, BenchPlan, run_bench  # noqa: E402
 from .check import format_table, parse_overrides, run_check, save_check, tolerances_with_overrides  # noqa: E402
 from .cli_args import build_parser as parser_for  # noqa: E402
 from .environment import capture_environment  # noqa: E402
-from .errors import InferBenchError  # noqa: E402
+from .errors import InferBenchError, note_stop_signal  # noqa: E402
 from .explain import format_explanation, run_explain  # noqa: E402
 from .fleet.command import plan_merge, run_fleet_command, run_merge_command, run_scenario_fleet_command  # noqa: E402
 from .fleet.dispatch import FleetPlan  # noqa: E402
@@ -363,6 +363,7 @@ def _interrupt(signum, frame):
     """SIGINT and SIGTERM both end a run cleanly, like Ctrl-C."""
     global _signal_received
     _signal_received = signum
+    note_stop_signal(signum)
     raise KeyboardInterrupt
 
 

@@ -39,3 +39,21 @@ def unknown_name(kind: str, value: str, choices) -> InferBenchError:
     """Error for an unknown model/format/runtime name, listing the valid ones."""
     valid = ", ".join(sorted(choices))
     return InferBenchError(f"Unknown {kind} {value!r}.", f"use one of: {valid}.")
+
+
+_stop_signals: list[int] = []  # stop signals received by this process (cli's handler notes them)
+
+
+def note_stop_signal(signum: int) -> None:
+    """Record that SIGINT/SIGTERM arrived (the CLI's handler calls this before raising KeyboardInterrupt)."""
+    _stop_signals.append(int(signum))
+
+
+def stop_requested() -> bool:
+    """Whether a stop signal arrived, even if the KeyboardInterrupt it raised was swallowed on the way.
+
+    TensorFlow and Keras can turn an exception raised inside their calls into one of their own
+    errors, which a runtime's ``except Exception`` then reports as a failed or skipped case; a
+    loop over cases checks this so that a stopped run stops.
+    """
+    return bool(_stop_signals)
